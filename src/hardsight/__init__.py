@@ -1,0 +1,31 @@
+"""hardsight: train, evaluate and serve recognisers for images that are hard on purpose."""
+
+__version__ = "0.1.0"
+
+from hardsight.config import InputSpec, TrainConfig, load_config  # noqa: E402
+from hardsight.errors import ConfigError, DataError, HardsightError, RunError  # noqa: E402
+
+
+def __getattr__(name: str):
+    """Heavy parts (torch, Lightning) load on first use, so `hardsight --help` stays instant."""
+    if name == "train":
+        from hardsight.train import train
+
+        return train
+    if name == "Predictor":
+        from hardsight.predict import Predictor
+
+        return Predictor
+    if name == "evaluate":
+        from hardsight.evaluate import evaluate
+
+        return evaluate
+    if name == "inspect_dataset":
+        from hardsight.data.inspect import inspect_dataset
+
+        return inspect_dataset
+    raise AttributeError(f"module 'hardsight' has no attribute {name!r}")
+
+
+__all__ = ["ConfigError", "DataError", "HardsightError", "InputSpec", "Predictor", "RunError", "TrainConfig",
+           "evaluate", "inspect_dataset", "load_config", "train"]

@@ -1,0 +1,3 @@
+from hardsight.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""Lightning callbacks of our own: one row per epoch in metrics.csv, and a per-session time budget."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback, Timer
+
+from hardsight.console import console
+
+
+class EpochMetricsCSV(Callback):
+    """Append one row per epoch (train + val metrics, lr, elapsed) to metrics.csv; resume keeps old rows."""
+
+    def __init__(self, path: Path, echo: bool = True):
+        self.path, self.echo = path, echo
+        self.start = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        row = {"epoch": trainer.current_epoch + 1, "step": trainer.global_step,
+               "lr": trainer.optimizers[0].param_groups[0]["lr"],
+               "elapsed_s": round(time.monotonic() - self.start, 1)}
+        row.update({k: round(float(v), 6) for k, v in sorted(trainer.callback_metrics.items())})
+        new = not self.path.exists()
+        header = list(row) if new else next(csv.reader(self.path.open()))
+        with self.path.open("a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if self.echo:
+            shown = "  ".join(f"{k}={v:.4g}" for k, v in row.items()
+                              if k not in ("step", "lr", "elapsed_s") and isinstance(v, (int, float)) and math.isfinite(v))
+            console.print(f"[dim]{shown}  ({row['elapsed_s']:.0f}s)[/dim]")
+
+
+class SessionTimer(Timer):
+    """Lightning's Timer, but `--max-minutes` budgets this session: a resumed run gets its full budget again."""
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass
+
+    @property
+    def ran_out(self) -> bool:
+        remaining = self.time_remaining()
+        return remaining is not None and remaining <= 0

@@ -1,0 +1,24 @@
+"""`hardsight demo`: synthetic CAPTCHAs -> train a reader for a minute or two -> evaluate -> read a few."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hardsight.cli import app
+from hardsight.console import console
+
+
+@app.command()
+def demo(
+    out: Annotated[Path | None, typer.Option(help="Demo folder (default: runs/demo-N, never overwritten).")] = None,
+    images: Annotated[int, typer.Option(help="How many synthetic CAPTCHAs to generate.")] = 4000,
+    minutes: Annotated[float, typer.Option(help="Training budget in minutes.")] = 1.5,
+) -> None:
+    """Generate CAPTCHAs with the `captcha` package, train a CRNN on CPU, evaluate it and read fresh images."""
+    from hardsight.demo import run_demo
+
+    run_demo(out, images, minutes)
+    console.print("[green]demo finished[/green]")

@@ -1,0 +1,137 @@
+"""Typed training settings: one defaults source, YAML in and out, unknown keys rejected."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hardsight.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The input contract a model is trained with; saved in the checkpoint, rebuilt at predict time."""
+
+    height: int
+    width: int  # fixed width, or the widest image when keep_aspect (narrower ones are padded)
+    channels: int = 1
+    keep_aspect: bool = True  # resize to `height` keeping aspect ratio (variable width)
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+    width_multiple: int = 4  # padded width is a multiple of the model's horizontal stride
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run: enough to repeat it."""
+
+    task: Literal["text", "image"]
+    data: str
+    out: str | None = None
+    model: str = "crnn"
+    # labelling (text)
+    label_pattern: str | None = None  # regex on the file stem; group 1 (or `label`) is the text
+    lowercase: bool = False
+    charset: str | None = None  # inferred from the labels when None
+    # splits
+    val_dir: str | None = None
+    test_dir: str | None = None
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    # input
+    height: int = 32
+    width: int | None = None  # inferred from the data: widest image (crnn) or median width (cnn)
+    channels: int = 1
+    # optimisation
+    epochs: int = 100
+    max_minutes: float | None = None
+    batch_size: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    schedule: Literal["onecycle", "plateau"] = "onecycle"
+    patience: int = 25  # early stopping, in epochs without a better validation score
+    augment: float = 1.0  # augmentation strength; 0 turns it off
+    seed: int = 0
+    workers: int = 0
+    beam_width: int = 1  # 1 is greedy CTC decoding
+    extra: dict[str, Any] = field(default_factory=dict)  # task-specific settings added by later tasks
+
+    def __post_init__(self) -> None:
+        if self.task not in ("text", "image"):
+            raise ConfigError(f"task must be 'text' or 'image', not {self.task!r}")
+        if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
+            raise ConfigError(f"split must be three fractions summing to 1 (train, val, test), got {self.split}")
+        for name in ("epochs", "batch_size", "height", "width", "patience", "beam_width"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.channels not in (1, 3):
+            raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["split"] = list(self.split)
+        return d
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
+        known = {f.name: f for f in fields(cls)}
+        unknown = [k for k in raw if k not in known]
+        if unknown:
+            hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}
+            raise ConfigError(f"{source}: unknown setting(s) {hints} (close matches shown)")
+        values = {k: _coerce(known[k], v, source) for k, v in raw.items()}
+        try:
+            return cls(**values)
+        except TypeError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+
+def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
+    """YAML gives lists and ints where the dataclass wants tuples and floats."""
+    hint = typing.get_type_hints(TrainConfig)[f.name]
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    try:
+        if origin is tuple:
+            return tuple(float(v) for v in value)
+        if hint is float:
+            return float(value)
+        if hint is int and not isinstance(value, bool):
+            return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {f.name} must be {hint}, got {value!r}") from None
+    return value
+
+
+def save_config(cfg: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+
+
+def load_config(path: Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Read a config.yaml, apply overrides (None values are ignored)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return TrainConfig.from_dict(raw, source=str(path))

@@ -1,0 +1,97 @@
+"""Finding and decoding images: one place that knows formats, transparency and bad files."""
+
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable, Iterable, TypeVar
+
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+MAX_PIXELS = 64_000_000  # refuse decompression bombs long before they exhaust memory
+
+T = TypeVar("T")
+
+
+class UnreadableImage(Exception):
+    """An image file that cannot be decoded; the message says why."""
+
+
+def is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files below `folder`, recursively, in a stable order."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p))
+
+
+def expand_paths(items: Iterable[str | Path]) -> list[Path]:
+    """Files, folders (recursively) and globs, in the order given; missing ones are an error."""
+    from hardsight.errors import DataError
+
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            out.extend(list_images(p))
+        elif p.is_file():
+            out.append(p)
+        else:
+            matches = sorted(Path().glob(str(item))) if not p.is_absolute() else sorted(
+                Path(p.anchor).glob(str(p.relative_to(p.anchor))))
+            files = [m for m in matches if m.is_file() and is_image(m)]
+            if not files:
+                raise DataError(f"{item}: no such file, folder or matching images")
+            out.extend(files)
+    return out
+
+
+def load_image(path: Path | str, mode: str = "RGB") -> Image.Image:
+    """Decode an image file to `mode` ('L' or 'RGB'); transparency is composited on white."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise UnreadableImage(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS:,} limit")
+                im.load()
+                return to_mode(im, mode)
+    except UnreadableImage:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
+        reason = "not an image" if isinstance(e, UnidentifiedImageError) else str(e) or type(e).__name__
+        raise UnreadableImage(reason) from None
+
+
+def read_size(path: Path | str) -> tuple[int, int]:
+    """(width, height) from the header alone; full decoding errors surface later in load_image."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise UnreadableImage("not an image" if isinstance(e, UnidentifiedImageError) else str(e)) from None
+
+
+def to_mode(im: Image.Image, mode: str) -> Image.Image:
+    """Convert any PIL image to 'L' or 'RGB', flattening alpha onto white."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, rgba)
+    return im.convert(mode)
+
+
+def parallel_map(fn: Callable[[Path], T], paths: list[Path], workers: int = 4,
+                 progress: str | None = None) -> list[T]:
+    """Map over files with threads (decoding releases the GIL), with an optional progress bar."""
+    from rich.progress import track
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = pool.map(fn, paths)
+        if progress and len(paths) > 200:
+            results = track(results, total=len(paths), description=progress, transient=True)
+        return list(results)

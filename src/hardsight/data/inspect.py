@@ -1,0 +1,107 @@
+"""`inspect`: what a labelled text dataset holds, as numbers and PNG plots."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hardsight import plots
+from hardsight.data.images import UnreadableImage, load_image, parallel_map
+from hardsight.data.text import Skipped, TextLabelling, read_text_labels
+
+
+@dataclass
+class Inspection:
+    source: Path
+    out: Path
+    n_images: int
+    skipped: Skipped
+    length_histogram: dict[int, int]
+    char_counts: dict[str, int]
+    widths: list[int]
+    heights: list[int]
+    modes: dict[str, int]
+    formats: dict[str, int]
+    plots: list[Path] = field(default_factory=list)
+
+
+def inspect_dataset(data: Path | str, out: Path | str | None = None, label_pattern: str | None = None,
+                    lowercase: bool = False, samples: int = 16) -> Inspection:
+    data = Path(data)
+    out = Path(out) if out else Path("runs") / "inspect" / (data.stem if data.is_file() else data.name)
+    files, skipped = read_text_labels(data, TextLabelling(label_pattern, lowercase))
+
+    def probe(f):
+        try:
+            im = load_image(f.path, "RGB")
+            from PIL import Image
+
+            with Image.open(f.path) as raw:
+                mode, fmt = raw.mode, raw.format or f.path.suffix.lstrip(".").upper()
+            return f, im, mode, fmt, None
+        except UnreadableImage as e:
+            return f, None, None, None, str(e)
+
+    widths, heights, modes, formats, good, thumbs = [], [], Counter(), Counter(), [], []
+    for f, im, mode, fmt, err in parallel_map(probe, files, workers=8, progress="reading images"):
+        if err:
+            skipped.unreadable.append((str(f.path), err))
+            continue
+        good.append(f)
+        widths.append(im.width)
+        heights.append(im.height)
+        modes[mode] += 1
+        formats[fmt] += 1
+        if len(thumbs) < samples:
+            thumbs.append((np.asarray(im), f.label))
+    lengths = Counter(len(f.label) for f in good)
+    chars = Counter("".join(f.label for f in good))
+    ins = Inspection(data, out, len(good), skipped, dict(sorted(lengths.items())), dict(chars.most_common()),
+                     widths, heights, dict(modes), dict(formats))
+    if good:
+        ins.plots = [
+            plots.bar_chart(lengths, out / "label_lengths.png", "label length", "characters", sort_by_key=True),
+            plots.bar_chart(chars, out / "char_frequency.png", "character frequency", "character"),
+            plots.image_grid([t for t, _ in thumbs], [lab for _, lab in thumbs], out / "samples.png",
+                             title=f"{len(thumbs)} of {len(good)} images"),
+            _size_plot(widths, heights, out / "image_sizes.png"),
+        ]
+    return ins
+
+
+def _size_plot(widths: list[int], heights: list[int], out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    ax.scatter(widths, heights, s=8, alpha=0.4)
+    ax.set(xlabel="width (px)", ylabel="height (px)", title="image sizes")
+    ax.grid(alpha=0.3)
+    return plots._save(fig, out)
+
+
+def print_inspection(ins: Inspection) -> None:
+    from rich.table import Table
+
+    from hardsight.console import console
+
+    t = Table(title=f"{ins.source}", show_header=False)
+    t.add_row("images used", str(ins.n_images))
+    t.add_row("skipped", f"{ins.skipped.total} ({len(ins.skipped.unreadable)} unreadable, "
+                         f"{len(ins.skipped.bad_label)} bad labels)")
+    if ins.n_images:
+        t.add_row("label lengths", ", ".join(f"{k}: {v}" for k, v in ins.length_histogram.items()))
+        t.add_row("charset", f"{''.join(sorted(ins.char_counts))} ({len(ins.char_counts)})")
+        rare = list(ins.char_counts.items())[-3:]
+        t.add_row("rarest characters", ", ".join(f"{c!r}: {n}" for c, n in rare))
+        t.add_row("width px (min / median / max)", f"{min(ins.widths)} / {statistics.median(ins.widths):g} / {max(ins.widths)}")
+        t.add_row("height px (min / median / max)", f"{min(ins.heights)} / {statistics.median(ins.heights):g} / {max(ins.heights)}")
+        t.add_row("modes", ", ".join(f"{k}: {v}" for k, v in ins.modes.items()))
+        t.add_row("formats", ", ".join(f"{k}: {v}" for k, v in ins.formats.items()))
+        t.add_row("plots", str(ins.out))
+    console.print(t)
+    for f, why in (ins.skipped.unreadable + ins.skipped.bad_label)[:10]:
+        console.print(f"  [yellow]skipped[/yellow] {f}: {why}")

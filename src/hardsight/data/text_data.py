@@ -1,0 +1,111 @@
+"""Everything a text run needs from disk: labelled files, charset, split, input contract, decoded samples."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardsight.config import InputSpec, TrainConfig
+from hardsight.console import console
+from hardsight.data.split import random_split
+from hardsight.data.text import LabelledFile, Skipped, TextLabelling, filter_charset, infer_charset, read_text_labels
+from hardsight.data.text_dataset import TextSample, infer_spec, load_samples, read_sizes
+from hardsight.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class TextData:
+    charset: str
+    max_length: int
+    spec: InputSpec
+    samples: dict[str, list[TextSample]]
+    skipped: Skipped
+    root: Path
+
+    def labels_json(self) -> dict[str, Any]:
+        return {"task": "text", "charset": self.charset, "max_length": self.max_length,
+                "input": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self.spec).items()}}
+
+    def split_json(self, seed: int) -> dict[str, Any]:
+        return {"seed": seed, "root": str(self.root), **{s: [_rel(x.path, self.root) for x in self.samples[s]]
+                                                          for s in SPLITS}}
+
+
+def labelling_of(cfg: TrainConfig) -> TextLabelling:
+    return TextLabelling(cfg.label_pattern, cfg.lowercase)
+
+
+def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None) -> TextData:
+    """Read, filter, split and decode; with a saved split and labels (resume), reproduce them exactly."""
+    labelling = labelling_of(cfg)
+    root = Path(cfg.data)
+    files, skipped = read_text_labels(root, labelling)
+    parts: dict[str, list[LabelledFile]] = {}
+    for name, folder in (("val", cfg.val_dir), ("test", cfg.test_dir)):
+        if folder:
+            parts[name], sk = read_text_labels(Path(folder), labelling)
+            skipped.merge(sk)
+
+    if saved_labels:
+        charset = saved_labels["charset"]
+    else:
+        charset = cfg.charset or infer_charset([f.label for f in files] + [f.label for p in parts.values() for f in p])
+    if not charset:
+        raise DataError(f"{root}: no labels to learn a charset from")
+    files = filter_charset(files, charset, skipped)
+    parts = {k: filter_charset(v, charset, skipped) for k, v in parts.items()}
+
+    sized, sk = read_sizes(files + [f for p in parts.values() for f in p], workers=cfg.workers or 4)
+    skipped.merge(sk)
+    readable = {f.path for f, _ in sized}
+    files = [f for f in files if f.path in readable]
+    parts = {k: [f for f in v if f.path in readable] for k, v in parts.items()}
+    if not files:
+        raise DataError(f"{root}: none of the images could be used ({skipped.total} skipped)")
+
+    split = _split(files, parts, cfg, saved_split, root)
+    train_paths = {f.path for f in split["train"]}
+    if saved_labels:
+        spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved_labels["input"].items()})
+        max_length = saved_labels["max_length"]
+    else:
+        spec = infer_spec([sz for f, sz in sized if f.path in train_paths], cfg.height, cfg.width, cfg.channels,
+                          keep_aspect=cfg.model.startswith("crnn"))
+        max_length = max(len(f.label) for part in split.values() for f in part)
+
+    samples: dict[str, list[TextSample]] = {}
+    for name in SPLITS:
+        samples[name], sk = load_samples(split[name], spec, workers=cfg.workers or 4, progress=f"decoding {name}")
+        skipped.merge(sk)
+    return TextData(charset, max_length, spec, samples, skipped, root)
+
+
+def _split(files: list[LabelledFile], parts: dict[str, list[LabelledFile]], cfg: TrainConfig,
+           saved: dict | None, root: Path) -> dict[str, list[LabelledFile]]:
+    if saved:
+        by_rel = {_rel(f.path, root): f for f in files + [f for p in parts.values() for f in p]}
+        missing = [r for s in SPLITS for r in saved[s] if r not in by_rel]
+        if missing:
+            console.print(f"[yellow]{len(missing)} files of the saved split are gone, e.g. {missing[0]}[/yellow]")
+        return {s: [by_rel[r] for r in saved[s] if r in by_rel] for s in SPLITS}
+    fr_train, fr_val, fr_test = cfg.split
+    if "val" in parts and "test" in parts:
+        return {"train": files, "val": parts["val"], "test": parts["test"]}
+    if "val" in parts or "test" in parts:
+        given = "val" if "val" in parts else "test"
+        other_fraction = fr_test if given == "val" else fr_val
+        rest = other_fraction / (fr_train + other_fraction)
+        train, _, other = random_split(files, (1 - rest, 0.0, rest), cfg.seed)
+        return {"train": train, given: parts[given], ("test" if given == "val" else "val"): other}
+    train, val, test = random_split(files, cfg.split, cfg.seed)
+    return {"train": train, "val": val, "test": test}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root if root.is_dir() else root.parent))
+    except ValueError:
+        return str(path)

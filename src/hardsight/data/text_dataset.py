@@ -1,0 +1,127 @@
+"""Decoded text samples in memory and the Lightning DataModule that batches them."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from hardsight.config import InputSpec
+from hardsight.data.images import UnreadableImage, load_image, parallel_map, read_size
+from hardsight.data.text import LabelledFile, Skipped
+from hardsight.transforms import pad_batch, text_augmentation, text_input_width, text_preprocess
+
+
+@dataclass(frozen=True)
+class TextSample:
+    path: Path
+    label: str
+    image: torch.Tensor  # uint8 (C, H, W) at the model's height
+
+
+def read_sizes(files: list[LabelledFile], workers: int = 4) -> tuple[list[tuple[LabelledFile, tuple[int, int]]], Skipped]:
+    """Image sizes from the headers (cheap); files that are not images are reported and dropped."""
+    skipped = Skipped()
+
+    def size(f: LabelledFile):
+        try:
+            return f, read_size(f.path), None
+        except UnreadableImage as e:
+            return f, None, str(e)
+
+    ok = []
+    for f, sz, err in parallel_map(size, files, workers):
+        if err:
+            skipped.unreadable.append((str(f.path), err))
+        else:
+            ok.append((f, sz))
+    return ok, skipped
+
+
+def infer_spec(sizes: list[tuple[int, int]], height: int, width: int | None, channels: int, keep_aspect: bool,
+               multiple: int = 4, max_width: int = 1024) -> InputSpec:
+    """Input contract from the data: crnn keeps aspect up to the widest image; cnn uses the median width."""
+    scaled = [w * height / max(h, 1) for w, h in sizes] or [height * 4]
+    if width is None:
+        target = max(scaled) if keep_aspect else statistics.median(scaled)
+        width = min(max_width, max(height, int(-(-target // multiple) * multiple)))
+    return InputSpec(height=height, width=width, channels=channels, keep_aspect=keep_aspect,
+                     mean=(0.5,) * channels, std=(0.5,) * channels, width_multiple=multiple)
+
+
+def load_samples(files: list[LabelledFile], spec: InputSpec, workers: int = 4,
+                 progress: str | None = "decoding") -> tuple[list[TextSample], Skipped]:
+    """Decode and resize once; the cache training epochs read from."""
+    skipped = Skipped()
+    mode = "L" if spec.channels == 1 else "RGB"
+
+    def one(f: LabelledFile):
+        try:
+            return TextSample(f.path, f.label, text_preprocess(load_image(f.path, mode), spec)), None
+        except UnreadableImage as e:
+            return f, str(e)
+
+    samples = []
+    for item, err in parallel_map(one, files, workers, progress=progress):
+        if err:
+            skipped.unreadable.append((str(item.path), err))
+        else:
+            samples.append(item)
+    return samples, skipped
+
+
+class TextSampleDataset(Dataset):
+    def __init__(self, samples: list[TextSample], augment: float = 0.0):
+        self.samples = samples
+        self.augment = text_augmentation(augment)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
+        s = self.samples[i]
+        x = s.image.float() / 255.0
+        if self.augment is not None:
+            x = self.augment(x)
+        return x, s.label
+
+
+def collate_text(multiple: int):
+    def collate(batch: list[tuple[torch.Tensor, str]]) -> tuple[torch.Tensor, list[str]]:
+        images, labels = zip(*batch)
+        return pad_batch(list(images), multiple), list(labels)
+
+    return collate
+
+
+class TextDataModule(L.LightningDataModule):
+    """Batches of (images (B, C, H, W) in [0, 1], labels) from cached samples."""
+
+    def __init__(self, train: list[TextSample], val: list[TextSample], test: list[TextSample], spec: InputSpec,
+                 batch_size: int = 32, augment: float = 1.0, workers: int = 0, seed: int = 0):
+        super().__init__()
+        self.train, self.val, self.test = train, val, test
+        self.spec, self.batch_size, self.augment, self.workers, self.seed = spec, batch_size, augment, workers, seed
+
+    def _loader(self, samples: list[TextSample], train: bool) -> DataLoader:
+        return DataLoader(TextSampleDataset(samples, self.augment if train else 0.0), batch_size=self.batch_size,
+                          shuffle=train, drop_last=train and len(samples) > self.batch_size,
+                          num_workers=self.workers, persistent_workers=self.workers > 0,
+                          collate_fn=collate_text(self.spec.width_multiple),
+                          generator=torch.Generator().manual_seed(self.seed) if train else None)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train, True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val, False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test, False)
+
+
+__all__ = ["TextSample", "TextDataModule", "read_sizes", "infer_spec", "load_samples", "text_input_width"]

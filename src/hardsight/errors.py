@@ -1,0 +1,17 @@
+"""One family of errors the CLI can print without a traceback: each names the file, value and fix."""
+
+
+class HardsightError(Exception):
+    """Base of every error hardsight raises on purpose."""
+
+
+class ConfigError(HardsightError):
+    """A setting is unknown, of the wrong type, or out of range."""
+
+
+class DataError(HardsightError):
+    """A dataset, image or label cannot be used as given."""
+
+
+class RunError(HardsightError):
+    """A run folder is missing, incomplete, or would be overwritten."""

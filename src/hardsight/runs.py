@@ -1,0 +1,149 @@
+"""The run folder: the one artifact that holds a trained recogniser (layout in DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hardsight.config import TrainConfig, load_config, save_config
+from hardsight.errors import RunError
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """Paths of one run folder; creating and reading it happens only here."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def labels(self) -> Path:
+        return self.path / "labels.json"
+
+    @property
+    def split(self) -> Path:
+        return self.path / "split.json"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def best(self) -> Path:
+        return self.checkpoints / "best.ckpt"
+
+    @property
+    def last(self) -> Path:
+        return self.checkpoints / "last.ckpt"
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.path / "report.md"
+
+    @property
+    def plots(self) -> Path:
+        return self.path / "plots"
+
+    @property
+    def onnx(self) -> Path:
+        return self.path / "model.onnx"
+
+    @property
+    def env(self) -> Path:
+        return self.path / "env.json"
+
+    # -- creating ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, out: str | Path | None, task: str, model: str, root: Path = Path("runs")) -> RunFolder:
+        """A new, empty run folder; never reuses one that holds anything."""
+        path = Path(out) if out else _next_free(root / task / model)
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise RunError(f"{path} already exists and is not empty: pass --resume to continue that run, "
+                           "or choose another --out")
+        run = cls(path)
+        run.checkpoints.mkdir(parents=True, exist_ok=True)
+        run.plots.mkdir(exist_ok=True)
+        return run
+
+    def write_start(self, cfg: TrainConfig, labels: dict[str, Any], split: dict[str, Any]) -> None:
+        save_config(cfg, self.config)
+        _write_json(self.labels, labels)
+        _write_json(self.split, split)
+        _write_json(self.env, environment())
+
+    # -- reading ----------------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run folder with at least a config and a checkpoint."""
+        run = cls(Path(path))
+        if not run.path.is_dir():
+            raise RunError(f"{run.path}: no such run folder")
+        if not run.config.is_file():
+            raise RunError(f"{run.path}: not a run folder (no config.yaml)")
+        return run
+
+    def load_config(self) -> TrainConfig:
+        return load_config(self.config)
+
+    def load_labels(self) -> dict[str, Any]:
+        return _read_json(self.labels)
+
+    def load_split(self) -> dict[str, Any]:
+        return _read_json(self.split)
+
+    def checkpoint(self, which: str = "best") -> Path:
+        """The best checkpoint (or last, or whichever exists), with a clear error if none."""
+        order = [self.best, self.last] if which == "best" else [self.last, self.best]
+        for ckpt in order:
+            if ckpt.is_file():
+                return ckpt
+        raise RunError(f"{self.path}: no checkpoint in {self.checkpoints} (did training finish an epoch?)")
+
+
+def _next_free(base: Path) -> Path:
+    """runs/text/crnn-1, -2, ... : the first number not taken."""
+    taken = [int(m.group(1)) for p in base.parent.glob(f"{base.name}-*")
+             if (m := re.fullmatch(rf"{re.escape(base.name)}-(\d+)", p.name))]
+    return base.parent / f"{base.name}-{max(taken, default=0) + 1}"
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path}: missing from the run folder") from None
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path}: not valid JSON ({e})") from None
+
+
+def environment() -> dict[str, Any]:
+    """Versions and device, so a result can be traced to what produced it."""
+    import lightning
+    import torch
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        sha = None
+    from hardsight import __version__
+
+    return {"hardsight": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "lightning": lightning.__version__, "platform": platform.platform(),
+            "cuda": torch.cuda.is_available(), "threads": torch.get_num_threads(), "git_sha": sha}

@@ -1,0 +1,53 @@
+"""Preprocessing (the model's input contract) and augmentation pipelines per task."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as TF
+
+from hardsight.config import InputSpec
+
+
+def text_input_width(spec: InputSpec, width: int, height: int) -> int:
+    """Width an image gets at `spec.height`: aspect kept (capped at spec.width) or fixed."""
+    if not spec.keep_aspect:
+        return spec.width
+    w = round(width * spec.height / max(height, 1))
+    m = spec.width_multiple
+    return int(min(spec.width, max(spec.height, math.ceil(w / m) * m)))
+
+
+def text_preprocess(image: Image.Image, spec: InputSpec) -> torch.Tensor:
+    """PIL image -> uint8 tensor (C, H, W) at the model's height; the cached form of a sample."""
+    mode = "L" if spec.channels == 1 else "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
+    w = text_input_width(spec, image.width, image.height)
+    image = image.resize((w, spec.height), Image.BILINEAR)
+    return TF.pil_to_tensor(image)
+
+
+def pad_batch(images: list[torch.Tensor], multiple: int, fill: float = 1.0) -> torch.Tensor:
+    """Float images (C, H, w_i) -> (B, C, H, W) padded on the right with white to a common width."""
+    width = max(im.shape[-1] for im in images)
+    width = math.ceil(width / multiple) * multiple
+    return torch.stack([F.pad(im, (0, width - im.shape[-1]), value=fill) for im in images])
+
+
+def text_augmentation(strength: float) -> v2.Transform | None:
+    """Small affine, blur, noise and contrast changes: what varies between renders of a CAPTCHA."""
+    if strength <= 0:
+        return None
+    s = strength
+    return v2.Compose([
+        v2.RandomApply([v2.RandomAffine(degrees=3 * s, translate=(0.03 * s, 0.08 * s),
+                                        scale=(1 - 0.08 * s, 1 + 0.05 * s), shear=(-8 * s, 8 * s), fill=1.0)], p=0.8),
+        v2.RandomApply([v2.GaussianBlur(3, sigma=(0.1, 1.0))], p=0.25 * s),
+        v2.RandomApply([v2.ColorJitter(brightness=0.3 * s, contrast=0.4 * s)], p=0.5),
+        v2.RandomApply([v2.GaussianNoise(sigma=0.04 * s, clip=True)], p=0.4),
+    ])

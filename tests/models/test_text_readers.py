@@ -1,0 +1,32 @@
+"""Every registered text reader: output shapes for fixed and variable widths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hardsight.config import InputSpec
+from hardsight.errors import ConfigError
+from hardsight.models import build_model, list_models
+
+
+@pytest.mark.parametrize("name", list_models("text"))
+def test_output_shape(name):
+    keep = name.startswith("crnn")
+    spec = InputSpec(32, 128, keep_aspect=keep)
+    model = build_model(name, "text", num_classes=19, spec=spec, max_length=6).eval()
+    out = model(torch.rand(3, 1, 32, 128))
+    steps = 32 if keep else 6  # crnn: one step per 4 px of width; cnn: one per position
+    assert out.shape == (3, steps, 20)
+
+
+@pytest.mark.parametrize("name", [n for n in list_models("text") if n.startswith("crnn")])
+def test_crnn_accepts_any_width(name):
+    model = build_model(name, "text", num_classes=10, spec=InputSpec(32, 512), max_length=0).eval()
+    assert model(torch.rand(2, 1, 32, 200)).shape == (2, 50, 11)
+    assert model(torch.rand(2, 1, 32, 512)).shape == (2, 128, 11)
+
+
+def test_unknown_model_names_the_close_one():
+    with pytest.raises(ConfigError, match="did you mean 'crnn'"):
+        build_model("crn", "text", num_classes=3, spec=InputSpec(32, 128))
