@@ -1,4 +1,8 @@
-"""hardsight: train, evaluate and serve recognisers for images that are hard on purpose."""
+"""hardsight: train, evaluate and serve recognisers for images that are hard on purpose.
+
+The verbs live in modules named by their noun (`training`, `evaluation`) so that `hardsight.train` and
+`hardsight.evaluate` stay the functions, never shadowed by a submodule of the same name.
+"""
 
 __version__ = "0.1.0"
 
@@ -9,7 +13,7 @@ from hardsight.errors import ConfigError, DataError, HardsightError, RunError  #
 def __getattr__(name: str):
     """Heavy parts (torch, Lightning) load on first use, so `hardsight --help` stays instant."""
     if name == "train":
-        from hardsight.train import train
+        from hardsight.training import train
 
         return train
     if name == "Predictor":
@@ -17,15 +21,23 @@ def __getattr__(name: str):
 
         return Predictor
     if name == "evaluate":
-        from hardsight.evaluate import evaluate
+        from hardsight.evaluation import evaluate
 
         return evaluate
     if name == "inspect_dataset":
         from hardsight.data.inspect import inspect_dataset
 
         return inspect_dataset
+    if name == "solve":
+        from hardsight.grid import solve
+
+        return solve
+    if name == "balance":
+        from hardsight.data.balance import balance
+
+        return balance
     raise AttributeError(f"module 'hardsight' has no attribute {name!r}")
 
 
 __all__ = ["ConfigError", "DataError", "HardsightError", "InputSpec", "Predictor", "RunError", "TrainConfig",
-           "evaluate", "inspect_dataset", "load_config", "train"]
+           "balance", "evaluate", "inspect_dataset", "load_config", "solve", "train"]

@@ -46,7 +46,28 @@ class SessionTimer(Timer):
     def load_state_dict(self, state_dict: dict) -> None:
         pass
 
+    def fraction_used(self) -> float:
+        """Share of the budget spent this session (0 without a budget)."""
+        if not self._duration:
+            return 0.0
+        return min(1.0, self.time_elapsed("train") / self._duration)
+
     @property
     def ran_out(self) -> bool:
         remaining = self.time_remaining()
         return remaining is not None and remaining <= 0
+
+
+class SaveOnInterrupt(Callback):
+    """Ctrl-C (or any crash) mid-epoch leaves `interrupted.ckpt`, which `--resume` continues from.
+
+    Lightning's OnExceptionCheckpoint deletes its file on a clean teardown and changes fit's default
+    ckpt_path, so this small callback is ours.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
+        trainer.save_checkpoint(self.path)
+        console.print(f"[yellow]stopped; state saved to {self.path} (continue with --resume)[/yellow]")

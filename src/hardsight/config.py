@@ -60,6 +60,27 @@ class TrainConfig:
     seed: int = 0
     workers: int = 0
     beam_width: int = 1  # 1 is greedy CTC decoding
+    # image task
+    image_size: int = 64  # square input side; tiles are resized to it once and cached
+    multi_label: bool = False
+    label_col: str = "label"
+    group_col: str | None = None  # CSV column whose groups never span two splits (e.g. a person)
+    extra_labels: str | None = None  # label-correction CSV (file,label) adding labels to files
+    class_weights: Literal["balanced", "none"] = "balanced"
+    sampler: Literal["shuffle", "balanced"] = "shuffle"
+    label_smoothing: float = 0.1
+    mixup: float = 0.0  # MixUp/CutMix Beta alpha; 0 turns it off
+    min_scale: float = 0.35  # RandomResizedCrop's smallest crop
+    pretrained: bool = False
+    freeze: bool = False
+    lr_find: bool = False  # replace lr by Lightning's LR-finder suggestion before training
+    save_every_epoch: bool = False
+    # faces (image task): landmarks -> aligned crop before caching; occluders drawn on the crop while training
+    faces: bool = False
+    landmarks: str | None = None  # folder of <stem>_lnd.npy; faces without one are detected
+    face_detector: Literal["hog", "cnn"] = "hog"
+    occluder: str | None = None  # vr-headset, lower-face, eyes-bar, random-patch
+    occlusion_prob: float = 0.0  # chance a training image is occluded (online, from its landmarks)
     extra: dict[str, Any] = field(default_factory=dict)  # task-specific settings added by later tasks
 
     def __post_init__(self) -> None:
@@ -76,6 +97,15 @@ class TrainConfig:
             raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0 <= self.occlusion_prob <= 1:
+            raise ConfigError(f"occlusion_prob must be in [0, 1], got {self.occlusion_prob}")
+        if self.occlusion_prob > 0 or self.occluder:
+            from hardsight.faces.occluders import get_occluder
+
+            if self.occlusion_prob > 0 and not self.occluder:
+                raise ConfigError("occlusion_prob needs an occluder (--occluder vr-headset, ...)")
+            if get_occluder(self.occluder).needs_landmarks and not self.faces:
+                raise ConfigError(f"the {self.occluder!r} occluder is drawn from face landmarks; add --faces")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -13,11 +13,11 @@ from hardsight.data.synthetic import make_text_captchas
 from hardsight.runs import _next_free
 
 
-def run_demo(out: Path | None = None, images: int = 4000, minutes: float = 1.5, seed: int = 0) -> Path:
+def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 2.5, epochs: int = 15, seed: int = 0) -> Path:
     """Generate, train, evaluate on a fresh set, predict a few; returns the run folder."""
-    from hardsight.evaluate import evaluate
+    from hardsight.evaluation import evaluate
     from hardsight.predict import Predictor
-    from hardsight.train import train
+    from hardsight.training import train
 
     home = Path(out) if out else _next_free(Path("runs") / "demo")
     if home.exists() and any(home.iterdir()):
@@ -32,7 +32,7 @@ def run_demo(out: Path | None = None, images: int = 4000, minutes: float = 1.5, 
 
     console.rule("[bold]2. training a CRNN reader")
     result = train(TrainConfig(task="text", data=str(home / "train"), out=str(home / "run"), max_minutes=minutes,
-                               epochs=200, seed=seed, split=(0.9, 0.05, 0.05)))
+                               epochs=epochs, seed=seed, split=(0.9, 0.05, 0.05)))
     from hardsight.cli.summary import print_train_result, text_metrics_table
 
     print_train_result(result)

@@ -72,3 +72,21 @@ def bar_chart(counts: Counter | dict, out: Path, title: str, xlabel: str, sort_b
     ax.set(title=title, xlabel=xlabel, ylabel="count")
     ax.grid(axis="y", alpha=0.3)
     return _save(fig, out)
+
+
+def confusion_matrix(matrix: list[list[int]], classes: list[str], out: Path, title: str = "confusion (row-normalised)") -> Path:
+    m = np.asarray(matrix, dtype=float)
+    norm = m / np.maximum(m.sum(1, keepdims=True), 1)
+    size = max(4.0, 0.55 * len(classes) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.9))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            if norm[i, j] >= 0.01:
+                ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, out)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
+from PIL import Image
 
-from hardsight.data.images import UnreadableImage, expand_paths, load_image, parallel_map
+from hardsight.data.images import UnreadableImage, expand_paths, load_image, parallel_map, to_mode
 from hardsight.errors import RunError
 from hardsight.runs import RunFolder
 from hardsight.transforms import pad_batch, text_preprocess
@@ -46,7 +48,10 @@ def load_module(run: RunFolder, which: str = "best"):
 
 @torch.inference_mode()
 def read_tensors(module, images: list[torch.Tensor], batch_size: int = 64) -> list[tuple[str, float]]:
-    """Cached uint8 images (C, H, w) -> (text, confidence), batching images of similar width together."""
+    """Cached uint8 images (C, H, w) -> (text, confidence), batching images of similar width together.
+
+    `module` is a TextReader or a TextRuntime (engines.py): anything with `spec`, a forward and `decode`.
+    """
     order = sorted(range(len(images)), key=lambda i: images[i].shape[-1])
     out: list[tuple[str, float] | None] = [None] * len(images)
     for start in range(0, len(order), batch_size):
@@ -58,34 +63,83 @@ def read_tensors(module, images: list[torch.Tensor], batch_size: int = 64) -> li
 
 
 class Predictor:
-    """`Predictor("runs/x").predict(paths)`: text and confidence per image, in the order given."""
+    """`Predictor("runs/x").predict(paths)`: text and confidence per image, in the order given.
 
-    def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best"):
+    Args:
+        engine: "onnx" (ONNX Runtime on RUN/model.onnx), "torch" (the checkpoint), or "auto": ONNX Runtime
+            when model.onnx was exported from the checkpoint in use, PyTorch otherwise.
+        threads: CPU threads for the model (default: all cores); images are decoded on a thread pool.
+    """
+
+    def __new__(cls, run: str | Path, *args, **kwargs):
+        """One entry point for every task: an `image` run gets an ImagePredictor (predict_image.py)."""
+        if cls is Predictor and RunFolder.open(run).load_config().task == "image":
+            from hardsight.predict_image import ImagePredictor
+
+            return ImagePredictor(run, *args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
+                 engine: str = "auto"):
+        from hardsight.engines import load_runtime
+
         self.run = RunFolder.open(run)
         self.config = self.run.load_config()
         self.batch_size = batch_size
-        torch.set_num_threads(threads or os.cpu_count() or 1)
-        self.module = load_module(self.run, checkpoint)
+        self.reader = load_runtime(self.run, engine, checkpoint, threads)
+
+    @property
+    def engine(self) -> str:
+        """The engine in use after `auto` was resolved: "onnx" or "torch"."""
+        return self.reader.engine.name
+
+    @property
+    def module(self):
+        """The loaded reader (spec, forward, decode); kept under its old name for existing callers."""
+        return self.reader
 
     @property
     def task(self) -> str:
         return self.config.task
 
-    def predict(self, paths: Iterable[str | Path]) -> list[TextPrediction]:
+    def predict(self, paths: Iterable[str | Path], batch_size: int | None = None) -> list[TextPrediction]:
+        """Files, folders (recursively) or globs; an unreadable file gets a result with `error` set."""
         files = expand_paths(paths)
-        spec = self.module.spec
+        return self._predict([str(f) for f in files], files, load_image, batch_size)
+
+    def predict_images(self, images: list[Image.Image | bytes], names: list[str] | None = None,
+                       batch_size: int | None = None) -> list[TextPrediction]:
+        """Decoded PIL images or encoded bytes (e.g. an upload); `names` label the results."""
+        names = names or [f"image-{i}" for i in range(len(images))]
+        return self._predict(names, images, lambda im, mode: to_mode(im, mode) if isinstance(im, Image.Image)
+                             else load_image(io.BytesIO(im), mode), batch_size)
+
+    def _predict(self, names: list[str], items: list, load: Callable,
+                 batch_size: int | None = None) -> list[TextPrediction]:
+        spec = self.reader.spec
         mode = "L" if spec.channels == 1 else "RGB"
 
-        def decode(p: Path):
+        def decode(item):
             try:
-                return text_preprocess(load_image(p, mode), spec), None
+                return text_preprocess(load(item, mode), spec), None
             except UnreadableImage as e:
                 return None, str(e)
 
-        decoded = parallel_map(decode, files, workers=min(8, os.cpu_count() or 1), progress="reading images")
+        decoded = parallel_map(decode, items, workers=min(8, os.cpu_count() or 1), progress="reading images")
         ok = [i for i, (t, _) in enumerate(decoded) if t is not None]
-        texts = read_tensors(self.module, [decoded[i][0] for i in ok], self.batch_size)
-        results: list[TextPrediction] = [TextPrediction(str(f), "", 0.0, err) for f, (_, err) in zip(files, decoded)]
-        for i, (text, conf) in zip(ok, texts):
-            results[i] = TextPrediction(str(files[i]), text, round(float(conf), 6))
+        read = self.read_prepared([decoded[i][0] for i in ok], [names[i] for i in ok], batch_size)
+        results = [TextPrediction(name, "", 0.0, err) for name, (_, err) in zip(names, decoded)]
+        for i, prediction in zip(ok, read):
+            results[i] = prediction
         return results
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """A decoded image -> the uint8 tensor (C, H, w) the reader takes; `read_prepared` batches these."""
+        spec = self.reader.spec
+        return text_preprocess(to_mode(image, "L" if spec.channels == 1 else "RGB"), spec)
+
+    def read_prepared(self, tensors: list[torch.Tensor], names: list[str],
+                      batch_size: int | None = None) -> list[TextPrediction]:
+        """Read images already preprocessed (e.g. on a server's request threads), one result per name."""
+        texts = read_tensors(self.reader, tensors, batch_size or self.batch_size)
+        return [TextPrediction(name, text, round(float(conf), 6)) for name, (text, conf) in zip(names, texts)]

@@ -45,6 +45,10 @@ class RunFolder:
         return self.checkpoints / "last.ckpt"
 
     @property
+    def interrupted(self) -> Path:
+        return self.checkpoints / "interrupted.ckpt"
+
+    @property
     def metrics(self) -> Path:
         return self.path / "metrics.csv"
 
@@ -104,8 +108,12 @@ class RunFolder:
         return _read_json(self.split)
 
     def checkpoint(self, which: str = "best") -> Path:
-        """The best checkpoint (or last, or whichever exists), with a clear error if none."""
-        order = [self.best, self.last] if which == "best" else [self.last, self.best]
+        """`best` (else last) for predicting; `resume`: the newest of interrupted / last, to continue from."""
+        if which == "resume":
+            order = sorted((p for p in (self.interrupted, self.last) if p.is_file()),
+                           key=lambda p: p.stat().st_mtime, reverse=True)
+        else:
+            order = [self.best, self.last] if which == "best" else [self.last, self.best]
         for ckpt in order:
             if ckpt.is_file():
                 return ckpt

@@ -51,3 +51,14 @@ def text_augmentation(strength: float) -> v2.Transform | None:
         v2.RandomApply([v2.ColorJitter(brightness=0.3 * s, contrast=0.4 * s)], p=0.5),
         v2.RandomApply([v2.GaussianNoise(sigma=0.04 * s, clip=True)], p=0.4),
     ])
+
+
+def image_augmentation(size: int, strength: float, min_scale: float = 0.35) -> v2.Transform:
+    """Crops down to `min_scale` of the tile, flips, small rotations, colour jitter; float output in [0, 1]."""
+    s = max(strength, 0.0)
+    ops: list[v2.Transform] = [v2.ToDtype(torch.float32, scale=True)]
+    if s > 0:
+        ops = [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True), v2.RandomHorizontalFlip(),
+               v2.RandomApply([v2.RandomRotation(10 * s)], p=0.3),
+               v2.ColorJitter(0.3 * s, 0.3 * s, 0.3 * s)] + ops  # hue jitter would triple the cost
+    return v2.Compose(ops)

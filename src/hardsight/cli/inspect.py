@@ -12,12 +12,17 @@ from hardsight.cli import app
 
 @app.command()
 def inspect(
-    data: Annotated[Path, typer.Argument(help="Folder of images (labels from file names) or a CSV manifest.")],
+    data: Annotated[Path, typer.Argument(help="Text: images named by their text (or a CSV). Image: class folders.")],
     out: Annotated[Path | None, typer.Option(help="Where the plots go (default: runs/inspect/<name>).")] = None,
     label_pattern: Annotated[str | None, typer.Option(help="Regex on the file stem; group 1 is the label.")] = None,
     lowercase: Annotated[bool, typer.Option(help="Fold labels to lower case.")] = False,
+    task: Annotated[str, typer.Option(help="text, image, or auto (class folders or labels.csv mean image).")] = "auto",
+    label_col: Annotated[str, typer.Option(help="Image CSVs: the label column.")] = "label",
 ) -> None:
-    """Counts, label lengths, character frequencies, image sizes and a grid of samples."""
-    from hardsight.data.inspect import inspect_dataset, print_inspection
+    """What a dataset holds: counts, label lengths or classes, imbalance, sizes, duplicates, samples (table + PNGs)."""
+    from hardsight.data import inspect as ins
 
-    print_inspection(inspect_dataset(data, out, label_pattern=label_pattern, lowercase=lowercase))
+    if task == "image" or (task == "auto" and ins.looks_like_image_classes(data)):
+        ins.print_image_inspection(ins.inspect_image_dataset(data, out, label_col=label_col))
+    else:
+        ins.print_inspection(ins.inspect_dataset(data, out, label_pattern=label_pattern, lowercase=lowercase))

@@ -19,13 +19,23 @@ def predict(
     paths: Annotated[list[str], typer.Argument(help="Image files, folders or globs.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of {file, text, confidence}.")] = False,
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
+    engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for the model (default: all cores).")] = None,
 ) -> None:
-    """Read images with a trained reader."""
+    """Read (text) or classify (image) files, folders or globs with a trained run."""
     from hardsight.predict import Predictor
 
-    results = Predictor(run, batch_size=batch_size).predict(paths)
+    results = Predictor(run, batch_size=batch_size, engine=engine, threads=threads).predict(paths)
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in results]))
+        return
+    if results and hasattr(results[0], "probabilities"):  # an image classifier
+        table = Table("file", "label", "probability", "top-k")
+        for r in results:
+            top = ", ".join(f"{c} {p:.2f}" for c, p in r.top_k)
+            table.add_row(r.file, r.label if not r.error else f"[red]{r.error}[/red]",
+                          f"{r.probabilities.get(r.label, 0):.3f}", top)
+        console.print(table)
         return
     table = Table("file", "text", "confidence")
     for r in results:

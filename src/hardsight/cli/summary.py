@@ -22,5 +22,36 @@ def text_metrics_table(m: TextMetrics, title: str) -> Table:
 
 
 def print_train_result(result) -> None:
-    console.print(text_metrics_table(result.test, f"test split, best checkpoint ({result.epochs} epochs, "
-                                                  f"{result.minutes:.1f} min, stopped by {result.stopped_by})"))
+    title = (f"test split, best checkpoint ({result.epochs} epochs, {result.minutes:.1f} min, "
+             f"stopped by {result.stopped_by})")
+    if isinstance(result.test, TextMetrics):
+        console.print(text_metrics_table(result.test, title))
+    elif result.test is not None:
+        from types import SimpleNamespace
+
+        print_image_evaluation(SimpleNamespace(metrics=result.test, unknown_classes={}, figure=None), title)
+
+
+def print_image_evaluation(ev, title: str) -> None:
+    m = ev.metrics
+    t = Table(title=title)
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    t.add_row("images", str(m.n))
+    t.add_row("accuracy" if m.mean_average_precision is None else "exact match (all labels)", f"{m.accuracy:.2%}")
+    t.add_row("balanced accuracy", f"{m.balanced_accuracy:.2%}")
+    t.add_row("macro-F1", f"{m.macro_f1:.3f}")
+    for k, v in m.top_k.items():
+        t.add_row(f"{k} accuracy", f"{v:.2%}")
+    if m.mean_average_precision is not None:
+        t.add_row("mAP", f"{m.mean_average_precision:.3f}")
+    console.print(t)
+    pc = Table("class", "precision", "recall", "F1", "support", title="per class")
+    for c, v in m.per_class.items():
+        pc.add_row(c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
+    console.print(pc)
+    if ev.unknown_classes:
+        console.print(f"[yellow]classes the model does not know (images skipped): "
+                      f"{', '.join(f'{k} ({n})' for k, n in ev.unknown_classes.items())}[/yellow]")
+    if ev.figure:
+        console.print(f"confusion matrix: {ev.figure}")

@@ -105,3 +105,86 @@ def print_inspection(ins: Inspection) -> None:
     console.print(t)
     for f, why in (ins.skipped.unreadable + ins.skipped.bad_label)[:10]:
         console.print(f"  [yellow]skipped[/yellow] {f}: {why}")
+
+
+@dataclass
+class ImageInspection:
+    source: Path
+    out: Path
+    n_images: int
+    n_files: int
+    class_counts: dict[str, int]
+    imbalance_ratio: float
+    duplicates: int
+    multi_label_items: int
+    sizes: dict[str, int]  # "WxH" -> files
+    skipped: Skipped
+    plots: list[Path] = field(default_factory=list)
+
+
+def looks_like_image_classes(data: Path) -> bool:
+    """Class folders (no images at the top) or a labels.csv layout mean an image task; else text."""
+    from hardsight.data.images import is_image
+
+    if data.is_file():
+        return False
+    if (data / "labels.csv").is_file():
+        return True
+    top = [p for p in data.iterdir() if p.is_file() and is_image(p)]
+    subdirs = [d for d in data.iterdir() if d.is_dir() and any(is_image(p) for p in d.rglob("*"))]
+    return not top and len(subdirs) >= 2
+
+
+def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label_col: str = "label",
+                          per_class: int = 6) -> ImageInspection:
+    """Class counts, imbalance, sizes, duplicates (identical pictures) and a sample row per class."""
+    from PIL import Image
+
+    from hardsight.data.image import class_counts, load_image_dataset
+
+    data = Path(data)
+    out = Path(out) if out else Path("runs") / "inspect" / (data.stem if data.is_file() else data.name)
+    ds = load_image_dataset(data, 64, label_col=label_col, workers=8)
+    counts = class_counts(ds.items, ds.classes)
+    sizes: Counter[str] = Counter()
+    for it in ds.items:
+        for p in it.paths:
+            with Image.open(p) as im:
+                sizes[f"{im.width}x{im.height}"] += 1
+    nonzero = [v for v in counts.values() if v]
+    ins = ImageInspection(data, out, len(ds.items), sum(len(it.paths) for it in ds.items), counts,
+                          max(nonzero) / min(nonzero) if nonzero else 0.0, ds.duplicates,
+                          sum(len(it.labels) > 1 for it in ds.items), dict(sizes.most_common()), ds.skipped)
+    thumbs, titles = [], []
+    for c in ds.classes:
+        picks = [it for it in ds.items if c in it.labels][:per_class]
+        thumbs += [it.image.permute(1, 2, 0).numpy() for it in picks] + [np.full((64, 64, 3), 255, np.uint8)] * (per_class - len(picks))
+        titles += [c] + [""] * (per_class - 1)
+    ins.plots = [plots.bar_chart(counts, out / "class_counts.png", "images per class", "class"),
+                 plots.image_grid(thumbs, titles, out / "samples_per_class.png", cols=per_class,
+                                  title="samples per class")]
+    return ins
+
+
+def print_image_inspection(ins: ImageInspection) -> None:
+    from rich.table import Table
+
+    from hardsight.console import console
+
+    t = Table(title=str(ins.source), show_header=False)
+    t.add_row("distinct images", f"{ins.n_images} ({ins.n_files} files)")
+    t.add_row("duplicates found", f"{ins.duplicates} files repeat another's pixels "
+                                  f"({ins.multi_label_items} images carry several labels)")
+    t.add_row("classes", str(len(ins.class_counts)))
+    t.add_row("imbalance (largest / smallest)", f"{ins.imbalance_ratio:.1f} : 1")
+    t.add_row("sizes", ", ".join(f"{k}: {v}" for k, v in list(ins.sizes.items())[:5]))
+    t.add_row("skipped", str(ins.skipped.total))
+    t.add_row("plots", str(ins.out))
+    console.print(t)
+    c = Table("class", "images", "share", title="class counts")
+    total = sum(ins.class_counts.values()) or 1
+    for k, v in sorted(ins.class_counts.items(), key=lambda kv: -kv[1]):
+        c.add_row(k, str(v), f"{v / total:.1%}")
+    console.print(c)
+    for f, why in (ins.skipped.unreadable + ins.skipped.bad_label)[:10]:
+        console.print(f"  [yellow]skipped[/yellow] {f}: {why}")

@@ -80,6 +80,8 @@ def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_l
     for name in SPLITS:
         samples[name], sk = load_samples(split[name], spec, workers=cfg.workers or 4, progress=f"decoding {name}")
         skipped.merge(sk)
+    if not samples["val"]:
+        raise DataError("the validation split is empty: give --val-dir or a split with a validation fraction")
     return TextData(charset, max_length, spec, samples, skipped, root)
 
 

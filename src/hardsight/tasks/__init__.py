@@ -1,7 +1,8 @@
 """LightningModules, one per task kind; TASKS maps the kind named in config.yaml to its module."""
 
+from hardsight.tasks.image import ImageClassifier
 from hardsight.tasks.text import TextReader
 
-TASKS = {"text": TextReader}
+TASKS = {"text": TextReader, "image": ImageClassifier}
 
-__all__ = ["TASKS", "TextReader"]
+__all__ = ["TASKS", "ImageClassifier", "TextReader"]

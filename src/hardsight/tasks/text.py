@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -77,10 +79,35 @@ class TextReader(L.LightningModule):
         self._val, self._val_loss = [], []
 
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        if self.hparams.schedule == "onecycle":
-            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, pct_start=0.15,
-                                                        total_steps=int(self.trainer.estimated_stepping_batches))
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=5)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
+        return make_optimizers(self, self.parameters())
+
+
+def make_optimizers(module: L.LightningModule, params):
+    """AdamW with one-cycle (per step) or reduce-on-plateau (on validation loss), from the module's hparams.
+
+    Under a `--max-minutes` budget the one-cycle position is the larger of steps done and time spent, so
+    the learning rate has annealed when the budget runs out, however fast the machine is.
+    """
+    from hardsight.callbacks import SessionTimer
+
+    hp = module.hparams
+    opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    if hp.schedule == "onecycle":
+        total = max(1, int(module.trainer.estimated_stepping_batches))
+        timer = next((cb for cb in module.trainer.callbacks if isinstance(cb, SessionTimer)), None)
+
+        def factor(step: int) -> float:
+            return one_cycle(max(step / total, timer.fraction_used() if timer else 0.0))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=5)
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
+
+
+def one_cycle(progress: float, warmup: float = 0.15, start: float = 0.04, end: float = 1e-4) -> float:
+    """LR multiplier: linear warm-up from `start` to 1, then cosine down to `end` (as OneCycleLR)."""
+    p = min(max(progress, 0.0), 1.0)
+    if p < warmup:
+        return start + (1 - start) * p / warmup
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * (p - warmup) / (1 - warmup)))

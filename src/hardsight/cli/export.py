@@ -1,0 +1,32 @@
+"""`hardsight export RUN [--json]`: write RUN/model.onnx, checked against PyTorch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hardsight.cli import app
+from hardsight.console import console
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="Run folder.")],
+    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    samples: Annotated[int, typer.Option(help="Images of the run's split compared between PyTorch and ONNX.")] = 32,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Export the reader to RUN/model.onnx (dynamic batch and width) and check it reads like PyTorch."""
+    from hardsight.export import export as run_export
+
+    result = run_export(run, checkpoint=checkpoint, samples=samples)
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+        return
+    console.print(f"[green]wrote {result.path}[/green] ({result.size_mb:.1f} MB, opset {result.opset}, dynamic "
+                  f"{' and '.join(result.dynamic_axes)}): {result.images_checked} images on "
+                  f"{len(result.shapes_checked)} input shapes read the same as PyTorch, max probability "
+                  f"difference {result.max_prob_diff:.1e}")

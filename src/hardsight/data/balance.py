@@ -1,0 +1,235 @@
+"""Oversampling by augmentation: a new folder with N images per class; the originals are only read.
+
+OUT/<class>/ gets copies of the originals (a seeded random N when a class has more) and augmented
+images named after their source, `<stem>_aug<k><ext>`, until the class has N. Each finished file is
+appended to OUT/balance_manifest.csv, so an interrupted job resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import shutil
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageStat
+
+from hardsight.data.images import UnreadableImage, list_images, load_image, parallel_map
+from hardsight.errors import DataError
+
+MANIFEST = "balance_manifest.csv"
+MANIFEST_FIELDS = ["class", "file", "source", "kind"]  # file: relative to OUT; source: relative to DATA
+
+
+@dataclass(frozen=True)
+class Planned:
+    cls: str
+    file: str  # relative to OUT
+    source: Path
+    kind: str  # "original" or "augmented"
+    seed: int = 0  # of the augmentation
+
+
+@dataclass
+class ClassCount:
+    originals: int = 0
+    augmented: int = 0
+    unreadable: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.originals + self.augmented
+
+
+@dataclass
+class BalanceResult:
+    data: Path
+    out: Path
+    per_class: int
+    seed: int
+    classes: dict[str, ClassCount]
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    resumed: int = 0  # files already done, found in the manifest
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data": str(self.data), "out": str(self.out), "per_class": self.per_class, "seed": self.seed,
+                "classes": {c: {"originals": n.originals, "augmented": n.augmented, "total": n.total,
+                                "unreadable": n.unreadable} for c, n in self.classes.items()},
+                "unreadable": [{"file": f, "error": e} for f, e in self.unreadable], "resumed": self.resumed}
+
+
+def _augmenter(image: Image.Image):
+    """Rotation, perspective skew, mirror, brightness and contrast; corners filled with the image's mean colour."""
+    from torchvision.transforms import v2
+
+    fill = [round(m) for m in ImageStat.Stat(image).mean]
+    fill = fill[0] if len(fill) == 1 else fill
+    return v2.Compose([
+        v2.RandomHorizontalFlip(p=0.5),
+        v2.RandomRotation(degrees=15, fill=fill),
+        v2.RandomPerspective(distortion_scale=0.2, p=0.5, fill=fill),
+        v2.ColorJitter(brightness=0.3, contrast=0.3),
+    ])
+
+
+def augment(image: Image.Image, seed: int) -> Image.Image:
+    """One augmented copy of `image`, the same size and mode, repeatable from `seed`."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):  # seeded per image, so resuming or reordering changes nothing
+        torch.manual_seed(seed)
+        return _augmenter(image)(image)
+
+
+def _class_folders(data: Path) -> dict[str, list[Path]]:
+    folders = sorted(d for d in data.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return {d.name: files for d in folders if (files := list_images(d))}
+
+
+def _check(path: Path) -> str | None:
+    try:
+        load_image(path)
+        return None
+    except UnreadableImage as e:
+        return str(e)
+
+
+def plan(data: Path, per_class: int, seed: int = 0) -> tuple[list[Planned], dict[str, ClassCount],
+                                                                 list[tuple[str, str]]]:
+    """Every file OUT will hold, in order, with the per-class counts and the unreadable originals."""
+    data = Path(data)
+    classes = _class_folders(data)
+    if not classes:
+        raise DataError(f"{data}: expected one folder per class holding images (DATA/<class>/*.jpg)")
+    every = [p for files in classes.values() for p in files]
+    errors = dict(zip(every, parallel_map(_check, every, workers=min(8, os.cpu_count() or 1),
+                                          progress="checking images")))
+    planned, counts, unreadable = [], {}, []
+    for cls, files in classes.items():
+        good = [p for p in files if errors[p] is None]
+        unreadable += [(str(p), errors[p]) for p in files if errors[p] is not None]
+        rng = random.Random(f"{seed}/{cls}")
+        keep = sorted(rng.sample(good, per_class)) if len(good) > per_class else good
+        counts[cls] = ClassCount(len(keep), max(0, per_class - len(keep)) if keep else 0, len(files) - len(good))
+        planned += [Planned(cls, p.relative_to(data).as_posix(), p, "original") for p in keep]
+        taken = {p.file for p in planned}
+        next_k = dict.fromkeys(keep, 1)
+        for j in range(counts[cls].augmented):
+            src = keep[j % len(keep)]
+            while (name := _aug_name(src, data, next_k[src])) in taken:  # DATA may itself be a balanced set
+                next_k[src] += 1
+            next_k[src] += 1
+            taken.add(name)
+            planned.append(Planned(cls, name, src, "augmented", zlib.crc32(f"{seed}/{name}".encode())))
+    return planned, counts, unreadable
+
+
+def _aug_name(source: Path, data: Path, k: int) -> str:
+    rel = source.relative_to(data)
+    return rel.with_name(f"{source.stem}_aug{k}{source.suffix}").as_posix()
+
+
+def _read_manifest(out: Path, planned: list[Planned], data: Path) -> set[str]:
+    """Files already written by an earlier run with the same settings."""
+    path = out / MANIFEST
+    if not path.is_file():
+        return set()
+    by_file = {p.file: p for p in planned}
+    done = set()
+    with path.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            p = by_file.get(row.get("file", ""))
+            if p is None or p.kind != row.get("kind") or p.source.relative_to(data).as_posix() != row.get("source"):
+                raise DataError(f"{path}: {row.get('file')!r} is not what these settings would write there; "
+                                f"resume with the same DATA, --per-class and --seed, or choose a new OUT")
+            if (out / p.file).is_file():
+                done.add(p.file)
+    return done
+
+
+def _write(item: Planned, out: Path) -> None:
+    target = out / item.file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial")
+    if item.kind == "original":
+        shutil.copy2(item.source, tmp)
+    else:
+        with Image.open(item.source) as im:
+            fmt = im.format  # the source's real format, whatever its extension says
+            im.load()
+            image = im if im.mode in ("L", "RGB") else im.convert("RGBA" if "A" in im.getbands() else "RGB")
+            augmented = augment(image, item.seed)
+        if fmt == "JPEG" and augmented.mode == "RGBA":
+            augmented = augmented.convert("RGB")
+        extra = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+        augmented.save(tmp, format=fmt or "PNG", **extra)
+    os.replace(tmp, target)  # a file under its real name is always complete
+
+
+def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, resume: bool = False,
+            progress: bool = True) -> BalanceResult:
+    """Write OUT with `per_class` images per class of DATA: originals first, augmented copies to fill up.
+
+    Args:
+        resume: finish an interrupted job in OUT (files listed in its manifest are kept as they are).
+    """
+    data, out = Path(data), Path(out)
+    if per_class < 1:
+        raise DataError(f"--per-class {per_class}: expected at least 1 image per class")
+    if not data.is_dir():
+        raise DataError(f"{data}: no such folder; expected DATA/<class>/*.jpg")
+    if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
+        raise DataError(f"{out}: is inside DATA ({data}); choose an OUT folder outside it")
+    if out.exists() and any(out.iterdir()) and not resume:
+        raise DataError(f"{out}: not empty; pass --resume to finish an interrupted job there, or choose a new OUT")
+    planned, counts, unreadable = plan(data, per_class, seed)
+    out.mkdir(parents=True, exist_ok=True)
+    done = _read_manifest(out, planned, data) if resume else set()
+    todo = [p for p in planned if p.file not in done]
+    manifest = out / MANIFEST
+    new = not manifest.is_file() or manifest.stat().st_size == 0
+    with manifest.open("a", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, MANIFEST_FIELDS)
+        if new:
+            writer.writeheader()
+        for item in _progress(todo, progress):
+            _write(item, out)
+            writer.writerow({"class": item.cls, "file": item.file, "source": item.source.relative_to(data).as_posix(),
+                             "kind": item.kind})
+            f.flush()
+    return BalanceResult(data, out, per_class, seed, counts, unreadable, len(done))
+
+
+def _progress(items: list[Planned], show: bool):
+    if not show:
+        return items
+    from rich.progress import track
+
+    from hardsight.console import console
+
+    return track(items, description="writing images", console=console, transient=True)
+
+
+def print_balance(result: BalanceResult) -> None:
+    """Per class: originals, augmented, total; then the files skipped."""
+    from rich.table import Table
+
+    from hardsight.console import console
+
+    table = Table("class", "originals", "augmented", "total", "unreadable", title=f"{result.out}")
+    for cls, n in result.classes.items():
+        table.add_row(cls, str(n.originals), str(n.augmented), str(n.total), str(n.unreadable or ""))
+    console.print(table)
+    empty = [c for c, n in result.classes.items() if n.total == 0]
+    if empty:
+        console.print(f"[yellow]no readable images, nothing written for: {', '.join(empty)}[/yellow]")
+    for file, why in result.unreadable[:20]:
+        console.print(f"  [yellow]skipped[/yellow] {file}: {why}")
+    if len(result.unreadable) > 20:
+        console.print(f"  ... and {len(result.unreadable) - 20} more unreadable files")
+    if result.resumed:
+        console.print(f"resumed: {result.resumed} files were already done")

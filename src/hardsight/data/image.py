@@ -1,0 +1,234 @@
+"""Labelled image sets for classification: class folders or CSV, duplicates merged, seeded splits.
+
+The same picture (identical pixels) filed under two classes is one multi-label example, and it sits
+on one side of a split only: otherwise test images leak into training.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from hardsight.data.images import UnreadableImage, is_image, list_images, load_image, parallel_map
+from hardsight.data.text import Skipped
+from hardsight.errors import DataError
+
+if TYPE_CHECKING:  # torch loads on first decode, so listing files (`hardsight landmarks`) stays quick
+    import torch
+
+LABEL_SEPARATORS = (";", "|")
+
+
+@dataclass
+class ImageItem:
+    """One distinct picture: every file holding it, all its labels, its group (e.g. a person)."""
+
+    paths: list[Path]
+    labels: list[str]
+    group: str | None = None
+    image: torch.Tensor | None = None  # uint8 (3, S, S), cached at the model's input size
+    landmarks: np.ndarray | None = None  # (68, 2) in the cached image's pixels, when a face stage found them
+
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
+
+
+@dataclass
+class ImageDataset:
+    items: list[ImageItem]
+    classes: list[str]
+    skipped: Skipped
+    duplicates: int = 0  # files merged into another file's item
+    unknown_classes: dict[str, int] = field(default_factory=dict)  # label -> files, when classes were given
+
+
+def read_labelled_files(source: Path, label_col: str = "label", group_col: str | None = None,
+                        extra_labels: Path | None = None) -> tuple[list[tuple[Path, list[str], str | None]], Skipped]:
+    """(file, labels, group) from class folders, a CSV, or a folder holding labels.csv (+ images/)."""
+    source = Path(source)
+    skipped = Skipped()
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder")
+    if source.is_dir() and (source / "labels.csv").is_file():  # the faces layout: labels.csv beside images/
+        source = source / "labels.csv"
+    if source.is_file():
+        rows = _read_csv(source, label_col, group_col, skipped)
+    else:
+        classes = _class_dirs(source)
+        if not classes:
+            raise DataError(f"{source}: expected one folder per class (DATA/<class>/*.jpg) or a CSV manifest")
+        rows = [(p, [d.name], None) for d in classes for p in list_images(d)]
+        if not rows:
+            raise DataError(f"{source}: the class folders hold no images")
+    if extra_labels:
+        rows = _add_extra_labels(rows, Path(extra_labels), source)
+    return rows, skipped
+
+
+def _class_dirs(folder: Path) -> list[Path]:
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                  and any(is_image(p) for p in d.rglob("*")))
+
+
+def _read_csv(path: Path, label_col: str, group_col: str | None, skipped: Skipped):
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        cols = [c.strip() for c in reader.fieldnames or []]
+        for need in ["file", label_col] + ([group_col] if group_col else []):
+            if need not in cols:
+                raise DataError(f"{path}: no column {need!r} (columns: {cols}); set --label-col/--group-col")
+        merged: dict[Path, tuple[list[str], str | None]] = {}
+        for lineno, row in enumerate(reader, start=2):
+            row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+            file = _resolve(path.parent, row["file"])
+            labels = _split_labels(row[label_col])
+            if file is None:
+                skipped.unreadable.append((f"{path}:{lineno}", f"{row['file']}: no such file"))
+            elif not labels:
+                skipped.bad_label.append((f"{path}:{lineno}", f"{row['file']}: empty {label_col!r}"))
+            else:
+                old = merged.get(file, ([], None))[0]
+                merged[file] = (old + [lab for lab in labels if lab not in old], row.get(group_col) if group_col else None)
+    return [(p, labs, g) for p, (labs, g) in merged.items()]
+
+
+def _resolve(base: Path, name: str) -> Path | None:
+    """CSV paths resolve relative to the CSV's folder, then its images/ subfolder."""
+    for cand in (base / name, base / "images" / name):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _split_labels(value: str) -> list[str]:
+    for sep in LABEL_SEPARATORS:
+        if sep in value:
+            return [v.strip() for v in value.split(sep) if v.strip()]
+    return [value] if value else []
+
+
+def _add_extra_labels(rows, extra: Path, source: Path):
+    """A label-correction CSV (file,label) adds labels to files already in the set."""
+    if not extra.is_file():
+        raise DataError(f"{extra}: no such label-correction CSV")
+    base = source if source.is_dir() else source.parent
+    by_path = {p.resolve(): (p, labs, g) for p, labs, g in rows}
+    with extra.open(newline="", encoding="utf-8-sig") as f:
+        for lineno, row in enumerate(csv.DictReader(f), start=2):
+            file = _resolve(base, (row.get("file") or "").strip()) or _resolve(extra.parent, (row.get("file") or "").strip())
+            if file is None or file.resolve() not in by_path:
+                raise DataError(f"{extra}:{lineno}: {row.get('file')!r} is not a file of the dataset")
+            p, labs, g = by_path[file.resolve()]
+            for lab in _split_labels((row.get("label") or "").strip()):
+                if lab not in labs:
+                    labs.append(lab)
+    return list(by_path.values())
+
+
+def load_image_dataset(source: Path, size: int, label_col: str = "label", group_col: str | None = None,
+                       extra_labels: Path | None = None, classes: list[str] | None = None,
+                       workers: int = 4, preprocess=None) -> ImageDataset:
+    """Decode every file once (cached at `size`), merge identical pictures, keep known classes."""
+    rows, skipped = read_labelled_files(source, label_col, group_col, extra_labels)
+
+    def decode(row):
+        path, labels, group = row
+        try:
+            im = load_image(path, "RGB")
+            if preprocess is not None:
+                im = preprocess(path, im)
+            digest = hashlib.sha1(np.asarray(im).tobytes() + str(im.size).encode()).hexdigest()
+            lm = im.info.get("landmarks")  # set by a face stage, in the preprocessed image's pixels
+            if lm is not None:
+                lm = ((lm + 0.5) * (size / im.width, size / im.height) - 0.5).astype(np.float32)
+            return row, digest, to_cached_tensor(im, size), None, lm
+        except UnreadableImage as e:
+            return row, None, None, str(e), None
+        except Exception as e:  # a face stage may fail per file; never stop the whole set
+            return row, None, None, f"{type(e).__name__}: {e}", None
+
+    by_digest: dict[str, ImageItem] = {}
+    duplicates = 0
+    for (path, labels, group), digest, tensor, err, lm in parallel_map(decode, rows, workers, progress="decoding images"):
+        if err:
+            skipped.unreadable.append((str(path), err))
+            continue
+        item = by_digest.get(digest)
+        if item is None:
+            by_digest[digest] = ImageItem([path], list(labels), group, tensor, lm)
+        else:
+            duplicates += 1
+            item.paths.append(path)
+            item.labels += [lab for lab in labels if lab not in item.labels]
+    items = list(by_digest.values())
+    unknown: Counter[str] = Counter()
+    if classes is not None:
+        known = set(classes)
+        kept = []
+        for it in items:
+            unknown.update(lab for lab in it.labels if lab not in known)
+            it.labels = [lab for lab in it.labels if lab in known]
+            if it.labels:
+                kept.append(it)
+            else:
+                skipped.bad_label.append((str(it.path), "none of its classes is known to the model"))
+        items = kept
+    else:
+        classes = sorted({lab for it in items for lab in it.labels})
+    if not items:
+        raise DataError(f"{source}: no usable images ({skipped.total} skipped)")
+    return ImageDataset(items, classes, skipped, duplicates, dict(unknown))
+
+
+def to_cached_tensor(im: Image.Image, size: int) -> torch.Tensor:
+    """Square uint8 tensor (3, size, size): the cached form training and prediction read."""
+    from torchvision.transforms.v2 import functional as TF
+
+    return TF.pil_to_tensor(im.resize((size, size), Image.BILINEAR))
+
+
+def stratified_split(items: list[ImageItem], fractions: tuple[float, float, float], seed: int,
+                     grouped: bool = False) -> dict[str, list[ImageItem]]:
+    """Seeded split stratified by each item's rarest label; with groups, no group spans two parts."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    freq = Counter(lab for it in items for lab in it.labels)
+    strat = [min(it.labels, key=lambda lab: (freq[lab], lab)) for it in items]
+    idx = np.arange(len(items))
+    _, f_val, f_test = fractions
+
+    def cut(ix: np.ndarray, frac: float, salt: int) -> tuple[np.ndarray, np.ndarray]:
+        if frac <= 0:
+            return ix, ix[:0]
+        if grouped:
+            groups = [items[i].group or str(items[i].path) for i in ix]
+            tr, te = next(GroupShuffleSplit(n_splits=1, test_size=frac, random_state=seed + salt).split(ix, groups=groups))
+            return ix[tr], ix[te]
+        labels = [strat[i] for i in ix]
+        counts = Counter(labels)
+        ok = min(counts.values()) >= 2 and round(frac * len(ix)) >= len(counts)
+        a, b = train_test_split(ix, test_size=frac, random_state=seed + salt, stratify=labels if ok else None)
+        return np.asarray(a), np.asarray(b)
+
+    rest, test = cut(idx, f_test, 0)
+    train, val = cut(rest, f_val / max(1e-9, 1 - f_test), 1)
+    if len(train) == 0:
+        raise DataError(f"{len(items)} images are too few for a {fractions} split")
+    return {"train": [items[i] for i in sorted(train)], "val": [items[i] for i in sorted(val)],
+            "test": [items[i] for i in sorted(test)]}
+
+
+def class_counts(items: list[ImageItem], classes: list[str]) -> dict[str, int]:
+    c = Counter(lab for it in items for lab in it.labels)
+    return {k: c.get(k, 0) for k in classes}
+
+

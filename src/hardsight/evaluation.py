@@ -1,0 +1,221 @@
+"""Scoring a run: test-split report at the end of training, and `evaluate RUN DATA` on any labelled set."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hardsight import plots
+from hardsight.data.text import Skipped, filter_charset, read_text_labels
+from hardsight.data.text_data import TextData, labelling_of
+from hardsight.data.text_dataset import TextSample, load_samples
+from hardsight.metrics import TextMetrics, text_metrics
+from hardsight.predict import Predictor, load_module, read_tensors
+from hardsight.runs import RunFolder
+
+
+@dataclass(frozen=True)
+class TextEvaluation:
+    metrics: TextMetrics
+    files: list[str]
+    references: list[str]
+    predictions: list[str]
+    confidences: list[float]
+    skipped: Skipped
+    figure: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.metrics.to_json(), "skipped": self.skipped.total,
+                "figure": str(self.figure) if self.figure else None}
+
+
+def evaluate(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
+             threads: int | None = None) -> TextEvaluation:
+    """Score a run on a labelled folder or CSV, read with the labelling settings saved in the run.
+
+    Args:
+        engine: "onnx", "torch" or "auto" (ONNX Runtime when RUN/model.onnx is current), as in Predictor.
+    """
+    if RunFolder.open(run).load_config().task == "image":
+        return evaluate_image(run, data, batch_size)
+    predictor = Predictor(run, batch_size=batch_size, engine=engine, threads=threads)
+    cfg, labels = predictor.config, predictor.run.load_labels()
+    files, skipped = read_text_labels(Path(data), labelling_of(cfg))
+    files = filter_charset(files, labels["charset"], skipped)
+    samples, sk = load_samples(files, predictor.reader.spec, workers=8, progress="reading images")
+    skipped.merge(sk)
+    out_dir = predictor.run.path / "evaluations" / _safe_name(Path(data))
+    return _score(predictor.reader, samples, skipped, out_dir / "samples.png", batch_size)
+
+
+def _score(module, samples: list[TextSample], skipped: Skipped, figure: Path, batch_size: int = 64) -> TextEvaluation:
+    read = read_tensors(module, [s.image for s in samples], batch_size)
+    preds = [t for t, _ in read]
+    refs = [s.label for s in samples]
+    metrics = text_metrics(preds, refs)
+    fig = sample_figure(samples, preds, figure) if samples else None
+    return TextEvaluation(metrics, [str(s.path) for s in samples], refs, preds, [c for _, c in read], skipped, fig)
+
+
+def sample_figure(samples: list[TextSample], predictions: list[str], out: Path, n: int = 16) -> Path:
+    """Wrong predictions first (red), then right ones (green), captioned 'predicted (true)'."""
+    wrong = [i for i, (s, p) in enumerate(zip(samples, predictions)) if s.label != p]
+    right = [i for i, (s, p) in enumerate(zip(samples, predictions)) if s.label == p]
+    chosen = wrong[: n // 2] + right[: n - min(len(wrong), n // 2)]
+    images = [_to_numpy(samples[i].image) for i in chosen]
+    titles = [f"{predictions[i]}  ({samples[i].label})" if i in wrong else predictions[i] for i in chosen]
+    colors = ["#c00000" if i in wrong else "#007000" for i in chosen]
+    return plots.image_grid(images, titles, out, colors, title=f"{len(wrong)} wrong of {len(samples)}")
+
+
+def _to_numpy(image: torch.Tensor) -> np.ndarray:
+    a = image.numpy()
+    return a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+
+
+def _safe_name(path: Path) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in (path.stem if path.is_file() else path.name)) or "data"
+
+
+def finish_text_run(run: RunFolder, data: TextData, minutes: float, stopped_by: str, epochs: int) -> TextMetrics:
+    """Score the best checkpoint on the test split and write plots and report.md."""
+    module = load_module(run, "best")
+    test = data.samples["test"]
+    ev = _score(module, test, Skipped(), run.plots / "test_samples.png")
+    curves = plots.training_curves(run.metrics, run.plots / "curves.png")
+    (run.path / "test_predictions.json").write_text(json.dumps(
+        [{"file": f, "label": r, "text": p, "confidence": round(c, 6)}
+         for f, r, p, c in zip(ev.files, ev.references, ev.predictions, ev.confidences)], indent=1))
+    write_text_report(run, data, ev.metrics, minutes, stopped_by, epochs, curves is not None)
+    return ev.metrics
+
+
+def write_text_report(run: RunFolder, data: TextData, m: TextMetrics, minutes: float, stopped_by: str,
+                      epochs: int, has_curves: bool) -> None:
+    cfg = run.load_config()
+    n = {k: len(v) for k, v in data.samples.items()}
+    lines = [
+        f"# {run.path.name}: {cfg.model} text reader", "",
+        f"Trained on `{cfg.data}` for {epochs} epochs in {minutes:.1f} min (stopped by {stopped_by}), seed {cfg.seed}.",
+        f"Split {n['train']} train / {n['val']} val / {n['test']} test; charset `{data.charset}` "
+        f"({len(data.charset)} characters); input {data.spec.height} px high, up to {data.spec.width} px wide.",
+        "", "## Test split (best checkpoint)", "",
+        "| metric | value |", "|---|---|",
+        f"| images | {m.n} |",
+        f"| exact match | {m.exact_match:.2%} |",
+        f"| character accuracy (per position) | {m.char_accuracy:.2%} |",
+        f"| character error rate | {m.cer:.2%} |", "",
+    ]
+    if m.confusions:
+        lines += ["Most confused characters (true -> predicted, count): "
+                  + ", ".join(f"`{t}`->`{p}` {c}" for t, p, c in m.confusions), ""]
+    if data.skipped.total:
+        lines += [f"{data.skipped.total} files were skipped:", ""]
+        lines += [f"- `{f}`: {why}" for f, why in (data.skipped.unreadable + data.skipped.bad_label)[:50]] + [""]
+    lines += ["## Plots", "", "![test samples](plots/test_samples.png)", ""]
+    if has_curves:
+        lines += ["![training curves](plots/curves.png)", ""]
+    run.report.write_text("\n".join(lines))
+
+
+# -- image runs ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageEvaluation:
+    metrics: "ClassificationMetrics"
+    skipped: Skipped
+    unknown_classes: dict[str, int]
+    figure: Path | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.metrics.to_json(), "skipped": self.skipped.total, "unknown_classes": self.unknown_classes,
+                "figure": str(self.figure) if self.figure else None}
+
+
+def _image_scores(predictor, items, multi_label: bool, thresholds: list[float] | None):
+    from hardsight.metrics import classification_metrics
+
+    index = {c: i for i, c in enumerate(predictor.classes)}
+    probs = predictor.probabilities([it.image for it in items])
+    truth = [[index[lab] for lab in it.labels] for it in items]
+    return classification_metrics(truth, probs, predictor.classes, multi_label, thresholds), probs, truth
+
+
+def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64) -> ImageEvaluation:
+    """Score an image run on class folders or a CSV; classes the model does not know are reported."""
+    from hardsight.data.image import load_image_dataset
+    from hardsight.predict_image import ImagePredictor
+
+    predictor = ImagePredictor(run, batch_size=batch_size)
+    cfg = predictor.config
+    ds = load_image_dataset(Path(data), predictor.size, cfg.label_col, cfg.group_col, classes=predictor.classes,
+                            workers=8, preprocess=predictor.preprocess)
+    m, _, _ = _image_scores(predictor, ds.items, predictor.multi_label,
+                            [predictor.thresholds[c] for c in predictor.classes])
+    fig = None
+    if m.confusion:
+        fig = plots.confusion_matrix(m.confusion, predictor.classes,
+                                     predictor.run.path / "evaluations" / _safe_name(Path(data)) / "confusion.png")
+    return ImageEvaluation(m, ds.skipped, ds.unknown_classes, fig)
+
+
+def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epochs: int):
+    """Tune per-class thresholds on validation, score the test split, write plots and report.md."""
+    from hardsight.metrics import tune_thresholds
+    from hardsight.predict_image import ImagePredictor
+    from hardsight.runs import _read_json, _write_json
+
+    predictor = ImagePredictor(run.path)
+    _, val_probs, val_truth = _image_scores(predictor, data.items["val"], False, None)
+    thresholds = tune_thresholds(val_truth, val_probs, len(data.classes))
+    labels = _read_json(run.labels)
+    labels["thresholds"] = thresholds
+    _write_json(run.labels, labels)
+    multi = labels.get("multi_label", False)
+    m, _, _ = _image_scores(predictor, data.items["test"], multi, thresholds) if data.items["test"] else (None, 0, 0)
+    curves = plots.training_curves(run.metrics, run.plots / "curves.png")
+    if m and m.confusion:
+        plots.confusion_matrix(m.confusion, data.classes, run.plots / "confusion.png")
+    write_image_report(run, data, m, thresholds, minutes, stopped_by, epochs, curves is not None)
+    return m
+
+
+def write_image_report(run: RunFolder, data, m, thresholds: list[float], minutes: float, stopped_by: str,
+                       epochs: int, has_curves: bool) -> None:
+    from hardsight.data.image import class_counts
+
+    cfg = run.load_config()
+    n = {k: len(v) for k, v in data.items.items()}
+    counts = class_counts(data.items["train"], data.classes)
+    lines = [f"# {run.path.name}: {cfg.model} image classifier ({'multi' if cfg.multi_label else 'single'}-label)", "",
+             f"Trained on `{cfg.data}` for {epochs} epochs in {minutes:.1f} min (stopped by {stopped_by}), seed {cfg.seed}, "
+             f"input {cfg.image_size}x{cfg.image_size}.",
+             f"Split {n['train']} train / {n['val']} val / {n['test']} test images; {data.duplicates} duplicate files "
+             "merged into multi-label examples (never split apart).", ""]
+    if m is not None:
+        lines += ["## Test split (best checkpoint)", "", "| metric | value |", "|---|---|", f"| images | {m.n} |",
+                  f"| accuracy | {m.accuracy:.2%} |", f"| balanced accuracy | {m.balanced_accuracy:.2%} |",
+                  f"| macro-F1 | {m.macro_f1:.3f} |"]
+        lines += [f"| {k} accuracy | {v:.2%} |" for k, v in m.top_k.items()]
+        if m.mean_average_precision is not None:
+            lines += [f"| mAP | {m.mean_average_precision:.3f} |"]
+        lines += ["", "| class | train images | precision | recall | F1 | test support | threshold |",
+                  "|---|---|---|---|---|---|---|"]
+        for c, t in zip(data.classes, thresholds):
+            pc = m.per_class.get(c, {})
+            lines.append(f"| {c} | {counts[c]} | {pc.get('precision', 0):.3f} | {pc.get('recall', 0):.3f} | "
+                         f"{pc.get('f1', 0):.3f} | {pc.get('support', 0)} | {t:.2f} |")
+        lines += [""]
+    if data.skipped.total:
+        lines += [f"{data.skipped.total} files were skipped:", ""]
+        lines += [f"- `{f}`: {why}" for f, why in (data.skipped.unreadable + data.skipped.bad_label)[:50]] + [""]
+    lines += ["## Plots", ""]
+    if m is not None and m.confusion:
+        lines += ["![confusion matrix](plots/confusion.png)", ""]
+    if has_curves:
+        lines += ["![training curves](plots/curves.png)", ""]
+    run.report.write_text("\n".join(lines))

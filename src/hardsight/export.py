@@ -1,0 +1,184 @@
+"""`hardsight export RUN`: write RUN/model.onnx and prove it reads like the PyTorch checkpoint.
+
+The graph takes images (batch, channels, height, width) in [0, 1] (the model normalises them itself) and
+returns log-probabilities (batch, steps, classes). Batch is always dynamic; width is dynamic for readers
+that keep the aspect ratio (crnn), fixed for per-position readers (cnn). The charset, input contract and
+decoding settings are stored in the ONNX metadata, so model.onnx can be read without the checkpoint.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+import warnings
+from contextlib import redirect_stdout
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hardsight.data.images import UnreadableImage, load_image
+from hardsight.engines import OnnxEngine, TorchEngine, TextDecoder, reader_metadata
+from hardsight.errors import HardsightError
+from hardsight.runs import RunFolder
+from hardsight.transforms import pad_batch, text_preprocess
+
+TOLERANCE = 1e-4  # largest allowed |p_torch - p_onnx| over every step and class
+OPSET = 18
+INPUT, OUTPUT = "images", "log_probs"
+
+
+class ExportError(HardsightError):
+    """The exported graph could not be written, or does not read like the PyTorch model."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    opset: int
+    dynamic_axes: list[str]
+    shapes_checked: list[tuple[int, ...]]  # input shapes compared between PyTorch and ONNX Runtime
+    images_checked: int  # distinct images (for crnn the batch goes through twice, at two widths)
+    sample_source: str  # where the check images came from
+    max_prob_diff: float
+    decoded_equal: bool
+    seconds: float
+    size_mb: float
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": str(self.path), "opset": self.opset, "dynamic_axes": self.dynamic_axes,
+                "shapes_checked": [list(s) for s in self.shapes_checked], "images_checked": self.images_checked,
+                "sample_source": self.sample_source, "max_prob_diff": self.max_prob_diff,
+                "decoded_equal": self.decoded_equal, "seconds": round(self.seconds, 2),
+                "size_mb": round(self.size_mb, 3)}
+
+
+def export(run: str | Path, checkpoint: str = "best", samples: int = 32, opset: int = OPSET,
+           tolerance: float = TOLERANCE) -> ExportResult:
+    """Export a run's reader to RUN/model.onnx, checked against PyTorch on images of the run's own split."""
+    from hardsight.predict import load_module
+
+    folder = RunFolder.open(run)
+    module = load_module(folder, checkpoint)
+    batches, source = sample_batches(folder, module.spec, samples)
+    return export_reader(module, folder.onnx, batches, reader_metadata(module, folder.checkpoint(checkpoint)),
+                         source=source, opset=opset, tolerance=tolerance)
+
+
+def export_reader(module, path: Path, batches: list[torch.Tensor], metadata: dict[str, str] | None = None,
+                  source: str = "given", opset: int = OPSET, tolerance: float = TOLERANCE) -> ExportResult:
+    """Write `module` (a TextReader) to `path` only if it passes the parity check on `batches`.
+
+    A graph that fails the check is kept as `<path>.rejected` for inspection and ExportError is raised.
+    """
+    start = time.perf_counter()
+    module = module.eval()
+    keep_aspect = module.spec.keep_aspect
+    partial = path.with_name(path.name + ".partial")
+    _write_graph(module, partial, batches[0], keep_aspect, opset)
+    _add_metadata(partial, metadata or {})
+    try:
+        diff, decoded_equal = check_parity(module, partial, batches, tolerance)
+    except ExportError:
+        partial.replace(path.with_name(path.name + ".rejected"))
+        raise
+    partial.replace(path)
+    return ExportResult(path, opset, ["batch", "width"] if keep_aspect else ["batch"],
+                        [tuple(b.shape) for b in batches], sum(len(b) for b in batches[:2]), source, diff,
+                        decoded_equal, time.perf_counter() - start, path.stat().st_size / 1e6, metadata or {})
+
+
+def check_parity(module, onnx_path: Path, batches: list[torch.Tensor],
+                 tolerance: float = TOLERANCE) -> tuple[float, bool]:
+    """Max probability difference and decoded equality of PyTorch vs ONNX Runtime; ExportError past tolerance."""
+    torch_engine, onnx_engine = TorchEngine(module), OnnxEngine(onnx_path, threads=1)
+    decode = TextDecoder(module.codec.charset, module.ctc, int(module.hparams.beam_width))
+    worst = 0.0
+    for x in batches:
+        ref, out = torch_engine(x), onnx_engine(x)
+        if ref.shape != out.shape:
+            raise ExportError(f"{onnx_path}: output shape {tuple(out.shape)} for input {tuple(x.shape)}, "
+                              f"PyTorch gives {tuple(ref.shape)}; the graph did not keep its dynamic axes")
+        diff = float((ref.exp() - out.exp()).abs().max())
+        worst = max(worst, diff)
+        if diff > tolerance:
+            raise ExportError(f"{onnx_path}: max probability difference {diff:.2e} vs PyTorch on input "
+                              f"{tuple(x.shape)} is over the {tolerance:.0e} tolerance; the graph is not exported")
+        mismatches = [(a, b) for (a, _), (b, _) in zip(decode(ref), decode(out)) if a != b]
+        if mismatches:
+            raise ExportError(f"{onnx_path}: ONNX Runtime reads {mismatches[0][1]!r} where PyTorch reads "
+                              f"{mismatches[0][0]!r} ({len(mismatches)} of {len(x)} images on input "
+                              f"{tuple(x.shape)}); the graph is not exported")
+    return worst, True
+
+
+def sample_batches(run: RunFolder, spec, n: int = 32, seed: int = 0) -> tuple[list[torch.Tensor], str]:
+    """Check inputs as float batches: one image alone, then the rest; for variable-width readers the rest
+    again, padded wider, so two widths go through the graph.
+
+    Images come from the run's split (test, then val, then train); random images when none can be read.
+    """
+    mode = "L" if spec.channels == 1 else "RGB"
+    try:
+        split = run.load_split()
+    except HardsightError:
+        split = {}
+    root = Path(split.get("root", "."))
+    names = [f for part in ("test", "val", "train") for f in split.get(part, [])]
+    images: list[torch.Tensor] = []
+    for name in names[: 2 * n]:
+        if len(images) == n:
+            break
+        try:
+            images.append(text_preprocess(load_image(root / name, mode), spec).float() / 255.0)
+        except UnreadableImage:
+            continue
+    source = f"{len(images)} images of {run.split.name} ({root})"
+    if len(images) < 3:
+        gen = torch.Generator().manual_seed(seed)
+        width = spec.width if not spec.keep_aspect else spec.height * 4
+        images = [torch.rand(spec.channels, spec.height, width, generator=gen) for _ in range(max(n, 3))]
+        source = f"{len(images)} random images (no readable files in {run.split})"
+    m = spec.width_multiple
+    batches = [pad_batch(images[:1], m), pad_batch(images[1:], m)]
+    if spec.keep_aspect:  # the same images padded wider, so two widths go through the graph
+        wider = batches[1]
+        batches.append(torch.nn.functional.pad(wider, (0, 4 * m), value=1.0))
+    return batches, source
+
+
+def _write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, opset: int) -> None:
+    """torch.export -> ONNX, one self-contained file (weights inside)."""
+    from torch.export import Dim
+
+    batch = Dim("batch", min=1, max=65536)
+    axes: dict[int, Any] = {0: batch}
+    if keep_aspect:
+        axes[3] = Dim.DYNAMIC
+    x = example if len(example) > 1 else example.repeat(2, 1, 1, 1)  # size-1 dims would be specialised
+    torch_log = logging.getLogger("torch")
+    level = torch_log.level
+    try:  # the exporter narrates its passes and warns about internals a user cannot act on
+        torch_log.setLevel(logging.ERROR)
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(module, (x,), str(path), dynamo=True, external_data=False, opset_version=opset,
+                              input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=(axes,))
+    except Exception as e:  # torch.export raises many types; all mean "this graph could not be written"
+        raise ExportError(f"{path}: torch.onnx.export failed: {type(e).__name__}: {str(e).strip()[:500]}") from None
+    finally:
+        torch_log.setLevel(level)
+
+
+def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in metadata.items():
+        model.metadata_props.add(key=key, value=value)
+    model.doc_string = "hardsight text reader: images (B, C, H, W) in [0, 1] -> log_probs (B, T, K+1)"
+    onnx.save(model, str(path))

@@ -1,0 +1,339 @@
+"""`hardsight landmarks` and `hardsight occlude`: one file in, one file out, mirrored under OUT, resumable.
+
+DATA is a folder of images (class folders included), a CSV manifest with a `file` column, or a folder
+holding labels.csv beside images/. Each finished file is appended to OUT's manifest CSV; a rerun with
+the same settings skips what is done. Workers are processes (dlib holds the GIL), each loading the
+dlib models once.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+from PIL import Image
+
+from hardsight.data.images import UnreadableImage, list_images, load_image
+from hardsight.errors import DataError
+from hardsight.faces.landmarks import (NoFace, detect_landmarks, find_landmark_file, landmark_name, read_landmarks,
+                                       write_landmarks)
+from hardsight.faces.occluders import draw_occluder, get_occluder
+
+OK, NO_FACE, UNREADABLE = "ok", "no face", "unreadable"
+MANIFEST_FIELDS = ["file", "status", "output", "detail"]  # file: relative to DATA; output: relative to OUT
+
+
+@dataclass(frozen=True)
+class FaceFile:
+    source: Path
+    rel: str  # relative to DATA's folder (the CSV's folder for a manifest), posix; mirrored under OUT
+
+
+@dataclass
+class FaceJobResult:
+    """What a landmarks or occlude job did: counts, and the files it could not use, by name."""
+
+    kind: str  # "landmarks" or "occlude"
+    data: Path
+    out: Path
+    manifest: Path
+    done: int = 0  # written by this run
+    resumed: int = 0  # finished by an earlier run, skipped
+    no_face: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.done + self.resumed + len(self.no_face) + len(self.unreadable)
+
+    @property
+    def detection_rate(self) -> float:
+        """Faces found among the readable images."""
+        readable = self.total - len(self.unreadable)
+        return (readable - len(self.no_face)) / readable if readable else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "data": str(self.data), "out": str(self.out), "manifest": str(self.manifest),
+                "total": self.total, "done": self.done, "resumed": self.resumed, "no_face": self.no_face,
+                "unreadable": [{"file": f, "error": e} for f, e in self.unreadable],
+                "detection_rate": round(self.detection_rate, 4), "seconds": round(self.seconds, 2)}
+
+
+def list_face_files(data: Path) -> tuple[Path, list[FaceFile], list[tuple[str, str]], Path | None]:
+    """(base folder, files, missing (name, why), the CSV when DATA is one)."""
+    from hardsight.data.image import _resolve
+
+    data = Path(data)
+    if not data.exists():
+        raise DataError(f"{data}: no such file or folder")
+    if data.is_dir() and (data / "labels.csv").is_file():
+        data = data / "labels.csv"
+    if data.is_dir():
+        files = [FaceFile(p, p.relative_to(data).as_posix()) for p in list_images(data)]
+        if not files:
+            raise DataError(f"{data}: holds no images")
+        return data, files, [], None
+    base, files, missing, seen = data.parent, [], [], set()
+    with data.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if "file" not in [c.strip() for c in reader.fieldnames or []]:
+            raise DataError(f"{data}: no column 'file' (columns: {reader.fieldnames})")
+        for lineno, row in enumerate(reader, start=2):
+            name = ({k.strip(): v for k, v in row.items() if k}.get("file") or "").strip()
+            p = _resolve(base, name) if name else None
+            if p is None:
+                missing.append((f"{data}:{lineno}", f"{name!r}: no such file"))
+                continue
+            rel = os.path.relpath(p, base)
+            if rel.startswith(".."):
+                raise DataError(f"{data}:{lineno}: {name!r} lies outside the CSV's folder, so it cannot be mirrored "
+                                "under OUT; move the CSV up to a folder that holds every image")
+            if rel not in seen:
+                seen.add(rel)
+                files.append(FaceFile(p, Path(rel).as_posix()))
+    return base, files, missing, data
+
+
+def run_job(kind: str, data: Path, out: Path, settings: dict[str, Any], worker: Callable, outputs: Callable,
+            workers: int = 1, progress: bool = True) -> tuple[FaceJobResult, Path, Path | None]:
+    """Plan, skip what the manifest says is done, run `worker` on the rest (in processes when workers > 1).
+
+    Args:
+        worker: module-level `(FaceFile, target, settings) -> (status, detail)`, so worker processes can run it.
+        outputs: `FaceFile -> path relative to OUT` of the file it writes.
+    """
+    data, out = Path(data), Path(out)
+    start = time.monotonic()
+    base, files, missing, csv_path = list_face_files(data)
+    if out.resolve() == base.resolve() or base.resolve() in out.resolve().parents:
+        raise DataError(f"{out}: is inside DATA ({base}); choose an OUT folder outside it (originals are only read)")
+    _check_settings(out, kind, {"data": str(data.resolve()), **settings})
+    manifest = out / f"{kind}.csv"
+    done = _finished(manifest, out)
+    result = FaceJobResult(kind, data, out, manifest, unreadable=list(missing))
+    todo = []
+    for f in files:
+        prev = done.get(f.rel)
+        if prev is None:
+            todo.append(f)
+        elif prev == NO_FACE:
+            result.no_face.append(f.rel)
+        else:
+            result.resumed += 1
+    new = not manifest.is_file() or manifest.stat().st_size == 0
+    tasks = [(f, out / outputs(f), settings) for f in todo]
+    with manifest.open("a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, MANIFEST_FIELDS)
+        if new:
+            writer.writeheader()
+        for (f, target, _), (status, detail) in _progress(_map(worker, tasks, workers), len(tasks), kind, progress):
+            writer.writerow({"file": f.rel, "status": status, "output": outputs(f) if status == OK else "",
+                             "detail": detail})
+            fh.flush()
+            if status == OK:
+                result.done += 1
+            elif status == NO_FACE:
+                result.no_face.append(f.rel)
+            else:
+                result.unreadable.append((str(f.source), detail))
+    result.seconds = time.monotonic() - start
+    return result, base, csv_path
+
+
+def _call(args):
+    worker, (f, target, settings) = args
+    try:
+        return worker(f, target, settings)
+    except NoFace:
+        return NO_FACE, ""
+    except UnreadableImage as e:
+        return UNREADABLE, str(e)
+    except Exception as e:  # a bad landmark file, a full disk: reported for this file, never the end of the job
+        return UNREADABLE, f"{type(e).__name__}: {e}"
+
+
+def _map(worker: Callable, tasks: list, workers: int):
+    """Results in task order, as they finish; (task, result) pairs."""
+    if workers <= 1 or len(tasks) < 2:
+        for t in tasks:
+            yield t, _call((worker, t))
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+    try:
+        yield from zip(tasks, pool.map(_call, [(worker, t) for t in tasks], chunksize=4))
+    finally:  # on Ctrl-C, drop what has not started: the manifest already holds what finished
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _progress(items, total: int, kind: str, show: bool):
+    if not show or total == 0:
+        yield from items
+        return
+    from rich.progress import track
+
+    from hardsight.console import console
+
+    yield from track(items, total=total, description=kind, console=console, transient=True)
+
+
+def _check_settings(out: Path, kind: str, settings: dict[str, Any]) -> None:
+    """A rerun must use the same settings; OUT is either new, empty, or this job's own folder."""
+    path = out / f"{kind}.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
+        if diff:
+            raise DataError(f"{out}: was made with other settings {diff} (was, now); rerun with the same ones "
+                            "to finish it, or choose a new OUT")
+        return
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out}: exists and is not a `hardsight {kind}` folder; choose a new OUT")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=1) + "\n")
+
+
+def _finished(manifest: Path, out: Path) -> dict[str, str]:
+    """file -> status for files an earlier run finished (its output still there); unreadable ones are retried."""
+    if not manifest.is_file():
+        return {}
+    last: dict[str, dict[str, str]] = {}
+    with manifest.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            last[row["file"]] = row
+    return {k: r["status"] for k, r in last.items()
+            if r["status"] == NO_FACE or (r["status"] == OK and (out / r["output"]).is_file())}
+
+
+# -- landmarks --------------------------------------------------------------------------------------
+def landmarks_output(f: FaceFile) -> str:
+    return (Path(f.rel).parent / landmark_name(f.rel)).as_posix()
+
+
+def _landmarks_one(f: FaceFile, target: Path, settings: dict[str, Any]) -> tuple[str, str]:
+    lm = detect_landmarks(load_image(f.source, "RGB"), settings["detector"])
+    write_landmarks(target, lm)
+    return OK, ""
+
+
+def find_landmarks(data: Path | str, out: Path | str, detector: str = "hog", workers: int = 1,
+                   progress: bool = True) -> FaceJobResult:
+    """Detect 68 landmarks per image of DATA into OUT/<same folders>/<stem>_lnd.npy; OUT/landmarks.csv lists
+    every file with its status (ok, no face, unreadable)."""
+    from hardsight.faces.landmarks import _detector
+
+    _detector(detector)  # an unknown detector or a missing dlib fails here, before any work
+    result, _, _ = run_job("landmarks", Path(data), Path(out), {"detector": detector}, _landmarks_one,
+                           landmarks_output, workers, progress)
+    return result
+
+
+# -- occlude ----------------------------------------------------------------------------------------
+def _occlude_one(f: FaceFile, target: Path, settings: dict[str, Any]) -> tuple[str, str]:
+    im = _open_original(f.source)
+    fmt = im.format
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    lm = None
+    if get_occluder(settings["occluder"]).needs_landmarks or settings["landmarks"]:
+        lm = _landmarks_for(f, im, settings)
+    seed = zlib.crc32(f"{settings['seed']}/{f.rel}".encode())
+    draw_occluder(im, settings["occluder"], lm, seed, settings["area"])
+    _save_like(im, fmt, target)
+    return OK, ""
+
+
+def _landmarks_for(f: FaceFile, im: Image.Image, settings: dict[str, Any]):
+    if settings["landmarks"]:
+        path = find_landmark_file(Path(f.rel), Path(settings["landmarks"]), Path("."))
+        if path is not None:
+            return read_landmarks(path)
+    return detect_landmarks(im.convert("RGB"), settings["detector"])
+
+
+def _open_original(path: Path) -> Image.Image:
+    """The image as stored (mode and format kept, for drawing on), decoded; errors as UnreadableImage."""
+    load_image(path)  # the shared checks and wording for bad files
+    im = Image.open(path)
+    im.load()
+    return im
+
+
+def _save_like(im: Image.Image, fmt: str | None, target: Path) -> None:
+    """Save in the original's format; a JPEG keeps its quantisation tables and subsampling."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial")
+    extra: dict[str, Any] = {k: im.info[k] for k in ("icc_profile", "exif", "dpi") if im.info.get(k)}
+    if fmt == "JPEG":
+        extra.update(quality="keep", subsampling="keep") if getattr(im, "quantization", None) else extra.update(quality=95)
+    elif fmt == "WEBP":
+        extra.update(lossless=True)
+    if fmt not in ("JPEG", "PNG", "WEBP"):
+        extra = {}
+    im.save(tmp, format=fmt or "PNG", **extra)
+    os.replace(tmp, target)  # a file under its real name is always complete
+
+
+def occlude(data: Path | str, out: Path | str, occluder: str = "vr-headset", landmarks: Path | str | None = None,
+            area: float = 0.2, seed: int = 0, detector: str = "hog", workers: int = 1,
+            progress: bool = True) -> FaceJobResult:
+    """Draw `occluder` on a copy of every image of DATA, into OUT (same folders, names, sizes and formats).
+
+    Args:
+        landmarks: a folder of `<stem>_lnd.npy` (from `hardsight landmarks`); images without one are detected.
+        area: random-patch only, the fraction of the face box it covers.
+    """
+    get_occluder(occluder)
+    if not 0 < area <= 1:
+        raise DataError(f"--area {area}: expected a fraction in (0, 1]")
+    if landmarks is not None and not Path(landmarks).is_dir():
+        raise DataError(f"{landmarks}: no such landmarks folder (make one with `hardsight landmarks`)")
+    settings = {"occluder": occluder, "landmarks": str(Path(landmarks).resolve()) if landmarks else None,
+                "area": area, "seed": seed, "detector": detector}
+    result, base, csv_path = run_job("occlude", Path(data), Path(out), settings, _occlude_one, lambda f: f.rel,
+                                     workers, progress)
+    if csv_path is not None:
+        _write_manifest_copy(csv_path, base, Path(out), result)
+    return result
+
+
+def _write_manifest_copy(csv_path: Path, base: Path, out: Path, result: FaceJobResult) -> None:
+    """OUT gets the CSV too, holding the rows whose image was occluded (file names unchanged, so they resolve)."""
+    from hardsight.data.image import _resolve
+
+    done = _finished(result.manifest, out)
+    with csv_path.open(newline="", encoding="utf-8-sig") as src, (out / csv_path.name).open(
+            "w", newline="", encoding="utf-8") as dst:
+        reader = csv.DictReader(src)
+        writer = csv.DictWriter(dst, reader.fieldnames or ["file"])
+        writer.writeheader()
+        for row in reader:
+            p = _resolve(base, (row.get("file") or "").strip())
+            if p is not None and done.get(Path(os.path.relpath(p, base)).as_posix()) == OK:
+                writer.writerow(row)
+
+
+def print_job(result: FaceJobResult) -> None:
+    """One summary line, then the files with no face or unreadable, by name."""
+    from hardsight.console import console
+
+    console.print(f"[bold]{result.kind}[/bold] {result.data} -> {result.out}: {result.done} done, "
+                  f"{result.resumed} already done (skipped), {len(result.no_face)} no face, "
+                  f"{len(result.unreadable)} unreadable; faces found in {result.detection_rate:.1%} of readable "
+                  f"images ({result.seconds:.0f} s); manifest {result.manifest}")
+    for name in result.no_face[:20]:
+        console.print(f"  [yellow]no face[/yellow] {name}")
+    if len(result.no_face) > 20:
+        console.print(f"  ... and {len(result.no_face) - 20} more without a face (see {result.manifest})")
+    for name, why in result.unreadable[:20]:
+        console.print(f"  [yellow]unreadable[/yellow] {name}: {why}")
+    if len(result.unreadable) > 20:
+        console.print(f"  ... and {len(result.unreadable) - 20} more unreadable")

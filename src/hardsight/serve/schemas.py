@@ -1,0 +1,74 @@
+"""Response and request shapes, as pydantic models, so /docs shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class TextResult(BaseModel):
+    file: str = Field(description="Upload file name, or the name given in JSON, or image-N")
+    text: str
+    confidence: float = Field(ge=0.0, le=1.0, description="Probability of the decoded text")
+
+
+class ReadResponse(BaseModel):
+    model: str
+    task: str
+    engine: str
+    results: list[TextResult]
+    ms: float = Field(description="Server time for the whole request, in milliseconds")
+
+
+class ModelInfo(BaseModel, extra="allow"):
+    name: str
+    task: str
+    route: str
+    engine: str
+    run: str
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+    limits: dict[str, Any]
+
+
+class Health(BaseModel):
+    status: str
+    models: int
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any = None
+
+
+class ImagesJSON(BaseModel):
+    """The JSON form of a request: base64 images (data URLs are fine)."""
+
+    image: str | None = Field(None, description="One base64 image")
+    images: list[str] | None = Field(None, description="Several base64 images")
+    names: list[str] | None = Field(None, description="One name per image, echoed back as `file`")
+    model: str | None = Field(None, description="Model name from GET /v1/models (default: the first of the task)")
+
+
+def image_request_body() -> dict[str, Any]:
+    """OpenAPI requestBody: multipart upload or base64 JSON (the route reads either itself)."""
+    binary = {"type": "string", "format": "binary"}
+    multipart = {"type": "object", "properties": {
+        "file": binary, "files": {"type": "array", "items": binary},
+        "model": {"type": "string", "description": "Model name (default: the first of the task)"}}}
+    return {"requestBody": {"required": True, "content": {
+        "multipart/form-data": {"schema": multipart},
+        "application/json": {"schema": ImagesJSON.model_json_schema()}}}}
+
+
+ERRORS = {status: {"model": ErrorBody, "description": why} for status, why in [
+    (400, "empty batch, malformed body, wrong task for the model"),
+    (404, "unknown model, or no model of this route's task loaded"),
+    (408, "the request body did not arrive in time"),
+    (413, "upload, image (pixels) or batch over the server's limits"),
+    (415, "neither multipart/form-data nor application/json"),
+    (422, "not an image, corrupt or truncated image, not base64"),
+]}

@@ -1,0 +1,39 @@
+"""What `hardsight serve` is started with: run folders, engine and the limits on requests."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hardsight.engines import ENGINES
+from hardsight.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    runs: tuple[Path, ...]
+    engine: str = "auto"  # onnx, torch, or auto (ONNX Runtime when RUN/model.onnx is current)
+    threads: int | None = None  # CPU threads per model; None = all cores but one (see model_threads)
+    max_upload_mb: float = 10.0  # largest request body
+    max_pixels: int = 16_000_000  # largest image, width x height, checked before decoding
+    max_batch: int = 64  # most images in one request (and in one merged inference batch)
+    body_timeout_s: float = 30.0  # a client that stops sending its body mid-way gets a 408 after this
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ConfigError("serve needs at least one run folder")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+        for name in ("max_upload_mb", "max_pixels", "max_batch", "body_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def model_threads(self) -> int:
+        """One core is left to the event loop and to decoding uploads, which run beside the model."""
+        return self.threads or max(1, (os.cpu_count() or 1) - 1)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)

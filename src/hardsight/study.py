@@ -1,0 +1,373 @@
+"""Robustness studies: train conditions x test conditions on one split. The occlusion study comes first.
+
+`occlusion_study` repeats the experiment of the VR-headset study end to end: faces are cropped and
+aligned once (landmarks cached in STUDY/landmarks), split once by group (a performer never on two
+sides), and occluded on the aligned crop from its landmarks. One image run per train condition
+(STUDY/runs/<condition>/) is scored on every test condition:
+
+- train: clean; occluded; mixed (both versions of every training face); mixed-unique (each training
+  face once, half of them occluded, half of each class);
+- test: clean; occluded; mixed (both versions of every test face).
+
+STUDY/study.csv has one row per cell, STUDY/study.md a table per train condition with the relative
+change against its clean-test result, STUDY/study.png a plot. A rerun skips finished cells.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import random
+import shutil
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hardsight.config import TrainConfig
+from hardsight.console import console
+from hardsight.data.image import ImageItem
+from hardsight.errors import ConfigError, RunError
+
+TRAIN_CONDITIONS = ("clean", "occluded", "mixed", "mixed-unique")
+TEST_CONDITIONS = ("clean", "occluded", "mixed")
+BUDGET_KEYS = ("out", "max_minutes", "conditions")  # may change between runs of one study; the rest may not
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """Every setting of an occlusion study; the same split and seed serve every condition."""
+
+    data: str
+    out: str
+    occluder: str = "vr-headset"
+    area: float = 0.2  # random-patch only
+    label_col: str = "label"
+    group_col: str | None = None  # e.g. the performer: nobody is in both train and test
+    landmarks: str | None = None  # folder of <stem>_lnd.npy; faces without one are detected
+    face_detector: str = "hog"
+    model: str = "compact"
+    pretrained: bool = False  # timm models: start from ImageNet weights (needs the network)
+    image_size: int = 64
+    epochs: int = 30
+    max_minutes: float | None = None  # per train condition
+    batch_size: int = 32
+    lr: float = 3e-3
+    split: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    seed: int = 0
+    conditions: tuple[str, ...] = TRAIN_CONDITIONS
+
+    def __post_init__(self) -> None:
+        from hardsight.faces.occluders import get_occluder
+
+        get_occluder(self.occluder)
+        bad = [c for c in self.conditions if c not in TRAIN_CONDITIONS]
+        if bad or not self.conditions:
+            raise ConfigError(f"train conditions {bad or '(none)'}: choose from {list(TRAIN_CONDITIONS)}")
+        self.train_config()  # the image-task settings are checked there
+
+    def train_config(self, out: Path | None = None) -> TrainConfig:
+        """The image run of one train condition (faces on; the items come from the study)."""
+        return TrainConfig(task="image", data=self.data, out=str(out) if out else None, model=self.model,
+                           pretrained=self.pretrained, image_size=self.image_size, epochs=self.epochs, max_minutes=self.max_minutes,
+                           batch_size=self.batch_size, lr=self.lr, weight_decay=5e-4, split=tuple(self.split),
+                           seed=self.seed, label_col=self.label_col, group_col=self.group_col, faces=True,
+                           landmarks=self.landmarks, face_detector=self.face_detector, min_scale=0.6, patience=15)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["split"], d["conditions"] = list(self.split), list(self.conditions)
+        return d
+
+
+@dataclass(frozen=True)
+class StudyCell:
+    """One train condition scored on one test condition."""
+
+    train: str
+    test: str
+    images: int
+    accuracy: float
+    balanced_accuracy: float
+    macro_f1: float
+    accuracy_change: float  # relative to this train condition's clean-test accuracy
+    macro_f1_change: float
+    per_class_f1: dict[str, float]
+    train_minutes: float
+    epochs: int
+    stopped_by: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def row(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.to_json().items() if k != "per_class_f1"}
+        for k in ("accuracy", "balanced_accuracy", "macro_f1", "accuracy_change", "macro_f1_change"):
+            d[k] = round(d[k], 4)
+        d["train_minutes"] = round(self.train_minutes, 2)
+        return {**d, **{f"f1_{c}": round(v, 4) for c, v in self.per_class_f1.items()}}
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> StudyCell:
+        return cls(row["train"], row["test"], int(row["images"]), float(row["accuracy"]),
+                   float(row["balanced_accuracy"]), float(row["macro_f1"]), float(row["accuracy_change"]),
+                   float(row["macro_f1_change"]), {k[3:]: float(v) for k, v in row.items() if k.startswith("f1_")},
+                   float(row["train_minutes"]), int(row["epochs"]), row["stopped_by"])
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    cells: list[StudyCell]
+    trained: list[str]  # train conditions trained by this call
+    reused: list[str]  # finished by an earlier call, skipped
+    split: dict[str, int]  # faces per part
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, why): unreadable, no face
+
+    @property
+    def table(self) -> Path:
+        return self.out / "study.md"
+
+    def cell(self, train: str, test: str) -> StudyCell:
+        return next(c for c in self.cells if c.train == train and c.test == test)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out": str(self.out), "csv": str(self.out / "study.csv"), "table": str(self.table),
+                "plot": str(self.out / "study.png"), "trained": self.trained, "reused": self.reused,
+                "split": self.split, "skipped": [{"file": f, "why": w} for f, w in self.skipped],
+                "cells": [c.to_json() for c in self.cells]}
+
+
+def occlusion_study(cfg: StudyConfig, progress: bool | None = None) -> StudyResult:
+    """Run (or finish) the study in `cfg.out`: one run per train condition, scored on every test condition."""
+    from hardsight.data.image_data import prepare_image_data, print_image_summary
+    from hardsight.faces.stage import FaceStage
+
+    out = Path(cfg.out)
+    _check_settings(out, cfg)
+    base = cfg.train_config()
+    stage = FaceStage.for_config(base, cache=out / "landmarks", write_cache=True)
+    split_file = out / "split.json"
+    saved = json.loads(split_file.read_text()) if split_file.is_file() else None
+    data = prepare_image_data(base, saved, {"classes": saved["classes"]} if saved else None, stage)
+    print_image_summary(data)
+    if saved is None:
+        split_file.write_text(json.dumps({**data.split_json(cfg.seed), "classes": data.classes}, indent=1) + "\n")
+    versions = _conditions(data.items, cfg)
+    _sample_figure(data.items["test"], versions, out / "samples.png")
+
+    cells = {(c.train, c.test): c for c in _read_cells(out / "study.csv")}
+    trained, reused = [], []
+    for i, cond in enumerate(cfg.conditions, start=1):
+        run_dir = out / "runs" / cond
+        if (run_dir / "report.md").is_file() and all((cond, t) in cells for t in TEST_CONDITIONS):
+            reused.append(cond)
+            continue
+        console.print(f"[bold]\\[{i}/{len(cfg.conditions)}] train {cond}[/bold]: "
+                      f"{len(versions['train'][cond])} training faces")
+        info = _train(cfg, cond, run_dir, data, versions, stage, progress)
+        trained.append(cond)
+        cells.update({(cond, t): c for t, c in _score(run_dir, cond, versions["test"], data.classes, info).items()})
+        _write_outputs(out, cfg, list(cells.values()))
+    result = StudyResult(out, [cells[(c, t)] for c in cfg.conditions for t in TEST_CONDITIONS], trained, reused,
+                         {s: len(v) for s, v in data.items.items()},
+                         data.skipped.unreadable + data.skipped.bad_label)
+    _write_outputs(out, cfg, list(cells.values()))
+    return result
+
+
+def _check_settings(out: Path, cfg: StudyConfig) -> None:
+    """A rerun finishes the same study; a different one needs a new folder."""
+    path = out / "study.json"
+    now = cfg.to_dict()
+    if path.is_file():
+        old = json.loads(path.read_text())
+        diff = {k: (old.get(k), v) for k, v in now.items() if k not in BUDGET_KEYS and old.get(k) != v}
+        if diff:
+            raise RunError(f"{out}: holds a study with other settings {diff} (was, now); rerun with the same ones "
+                           "to finish it, or choose a new --out")
+    elif out.exists() and any(out.iterdir()):
+        raise RunError(f"{out}: exists and holds no study (no study.json); choose a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(now, indent=1) + "\n")
+
+
+def _occluded(item: ImageItem, cfg: StudyConfig, root: Path) -> ImageItem:
+    """The same face with the occluder drawn on its aligned crop (seeded by file, for a random patch)."""
+    from hardsight.faces.stage import occlude_tensor
+
+    seed = zlib.crc32(f"{cfg.seed}/{item.path.relative_to(root) if root in item.path.parents else item.path}".encode())
+    image = occlude_tensor(item.image, cfg.occluder, item.landmarks, seed, cfg.area)
+    return ImageItem(list(item.paths), list(item.labels), item.group, image, item.landmarks)
+
+
+def _half(items: list[ImageItem], seed: int) -> set[int]:
+    """Indices of half of the items, half of each class (odd counts round up and down in turn)."""
+    by_class: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_class.setdefault(it.labels[0], []).append(i)
+    rng, chosen, up = random.Random(seed), set(), 0
+    for cls in sorted(by_class):
+        idx = by_class[cls]
+        rng.shuffle(idx)
+        k = (len(idx) + up) // 2
+        up ^= len(idx) % 2
+        chosen.update(idx[:k])
+    return chosen
+
+
+def _conditions(parts: dict[str, list[ImageItem]], cfg: StudyConfig) -> dict[str, dict[str, list[ImageItem]]]:
+    """{part: {condition: items}} for each split part; the test part is read by its clean, occluded and mixed."""
+    root = Path(cfg.data) if Path(cfg.data).is_dir() else Path(cfg.data).parent
+    out: dict[str, dict[str, list[ImageItem]]] = {}
+    for part, items in parts.items():
+        occ = [_occluded(it, cfg, root) for it in items]
+        half = _half(items, cfg.seed)
+        out[part] = {"clean": items, "occluded": occ, "mixed": items + occ,
+                     "mixed-unique": [occ[i] if i in half else it for i, it in enumerate(items)]}
+    return out
+
+
+def _train(cfg: StudyConfig, cond: str, run_dir: Path, data, versions, stage, progress) -> dict[str, Any]:
+    """Train (or finish training) the run of one condition; validation follows the training condition."""
+    import hardsight
+    from hardsight.data.image_data import ImageData
+
+    info_file = run_dir.parent / f"{cond}.json"
+    if (run_dir / "report.md").is_file() and info_file.is_file():
+        return json.loads(info_file.read_text())  # trained, but its cells were not all written
+    resume = (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*.ckpt"))
+    if run_dir.exists() and not resume:
+        shutil.rmtree(run_dir)  # a start that never finished an epoch; the folder is the study's own
+    prepared = ImageData(data.classes, {"train": versions["train"][cond], "val": versions["val"][cond],
+                                        "test": versions["test"]["clean"]}, data.skipped, data.duplicates, data.root)
+    result = hardsight.train(cfg.train_config(run_dir), resume=resume, progress=progress, preprocess=stage,
+                             prepared=prepared)
+    if result.stopped_by == "interrupted":
+        (run_dir / "report.md").unlink(missing_ok=True)
+        raise RunError(f"{run_dir}: training was interrupted; rerun the same command to continue the study")
+    info = {"train_minutes": result.minutes, "epochs": result.epochs, "stopped_by": result.stopped_by}
+    info_file.write_text(json.dumps(info) + "\n")
+    return info
+
+
+def _score(run_dir: Path, cond: str, tests: dict[str, list[ImageItem]], classes: list[str],
+           info: dict[str, Any]) -> dict[str, StudyCell]:
+    from hardsight.evaluation import _image_scores
+    from hardsight.predict_image import ImagePredictor
+
+    predictor = ImagePredictor(run_dir)
+    if predictor.classes != classes:
+        raise RunError(f"{run_dir}: classes {predictor.classes} differ from the study's {classes}")
+    metrics = {t: _image_scores(predictor, tests[t], False, None)[0] for t in TEST_CONDITIONS}
+    clean = metrics["clean"]
+    return {t: StudyCell(cond, t, m.n, m.accuracy, m.balanced_accuracy, m.macro_f1,
+                         _change(m.accuracy, clean.accuracy), _change(m.macro_f1, clean.macro_f1),
+                         {c: m.per_class.get(c, {}).get("f1", 0.0) for c in classes}, info["train_minutes"],
+                         info["epochs"], info["stopped_by"]) for t, m in metrics.items()}
+
+
+def _change(value: float, reference: float) -> float:
+    return (value - reference) / reference if reference else 0.0
+
+
+def _read_cells(path: Path) -> list[StudyCell]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as f:
+        return [StudyCell.from_row(r) for r in csv.DictReader(f)]
+
+
+def _write_outputs(out: Path, cfg: StudyConfig, cells: list[StudyCell]) -> None:
+    """study.csv, study.md and study.png from every finished cell, in condition order."""
+    cells = sorted(cells, key=lambda c: (TRAIN_CONDITIONS.index(c.train), TEST_CONDITIONS.index(c.test)))
+    if not cells:
+        return
+    rows = [c.row() for c in cells]
+    tmp = out / ".study.csv.partial"
+    with tmp.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(out / "study.csv")
+    (out / "study.md").write_text(study_markdown(cfg, cells))
+    _plot(cells, out / "study.png")
+
+
+def study_markdown(cfg: StudyConfig, cells: list[StudyCell]) -> str:
+    """A table per train condition: accuracy and macro-F1 per test condition, and their change against clean."""
+    trains = list(dict.fromkeys(c.train for c in cells))
+    lines = [f"# Occlusion study: {cfg.occluder}", "",
+             f"Data `{cfg.data}`" + (f", split by `{cfg.group_col}`" if cfg.group_col else "")
+             + f", seed {cfg.seed}; {cfg.model} at {cfg.image_size} px, faces cropped and aligned by landmarks. "
+             "Change is relative to the same model's clean-test result.", "",
+             "| train \\ test | " + " | ".join(TEST_CONDITIONS) + " |", "|---|" + "---|" * len(TEST_CONDITIONS)]
+    by = {(c.train, c.test): c for c in cells}
+    for t in trains:
+        lines.append(f"| {t} | " + " | ".join(f"{by[(t, x)].accuracy:.1%}" if (t, x) in by else "" for x in TEST_CONDITIONS) + " |")
+    for t in trains:
+        mine = [c for c in cells if c.train == t]
+        info = mine[0]
+        lines += ["", f"## Trained on {t} faces", "",
+                  f"Epochs: {info.epochs}, {info.train_minutes:.1f} min (stopped by {info.stopped_by}); "
+                  f"run folder `runs/{t}/`.", "",
+                  "| test | images | accuracy | change | macro-F1 | change |", "|---|---|---|---|---|---|"]
+        lines += [f"| {c.test} | {c.images} | {c.accuracy:.2%} | {c.accuracy_change:+.1%} | {c.macro_f1:.3f} | "
+                  f"{c.macro_f1_change:+.1%} |" for c in mine]
+        classes = list(info.per_class_f1)
+        lines += ["", "| class F1 | " + " | ".join(c.test for c in mine) + " |", "|---|" + "---|" * len(mine)]
+        lines += [f"| {k} | " + " | ".join(f"{c.per_class_f1.get(k, 0):.3f}" for c in mine) + " |" for k in classes]
+    lines += ["", "![accuracy per train and test condition](study.png)", "", "![clean and occluded test faces](samples.png)", ""]
+    return "\n".join(lines)
+
+
+def _plot(cells: list[StudyCell], out: Path) -> Path:
+    import numpy as np
+
+    from hardsight.plots import _save, plt
+
+    trains = list(dict.fromkeys(c.train for c in cells))
+    by = {(c.train, c.test): c.accuracy for c in cells}
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    x = np.arange(len(trains))
+    for j, t in enumerate(TEST_CONDITIONS):
+        vals = [by.get((tr, t), np.nan) for tr in trains]
+        bars = ax.bar(x + (j - 1) * 0.26, vals, 0.26, label=f"test {t}")
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set_xticks(x, [f"train {t}" for t in trains])
+    ax.set(ylabel="accuracy", ylim=(0, 1.2), yticks=np.linspace(0, 1, 6), title="occlusion study")
+    ax.legend(fontsize=8, loc="upper center", ncols=3)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, out)
+
+
+def _sample_figure(test: list[ImageItem], versions, out: Path, n: int = 6) -> None:
+    """A few test faces as the networks see them, clean above occluded."""
+    from hardsight.plots import image_grid
+
+    if out.is_file() or not test:
+        return
+    occ = versions["test"]["occluded"]
+    picks = list(range(0, len(test), max(1, len(test) // n)))[:n]
+    images = [test[i].image.permute(1, 2, 0).numpy() for i in picks] + [occ[i].image.permute(1, 2, 0).numpy() for i in picks]
+    titles = [test[i].labels[0] for i in picks] + ["occluded"] * len(picks)
+    image_grid(images, titles, out, cols=len(picks))
+
+
+def print_study(result: StudyResult) -> None:
+    """Accuracy (and its change against clean) per train x test condition, as a rich table."""
+    from rich.table import Table
+
+    table = Table("train \\ test", *TEST_CONDITIONS, title=f"occlusion study: accuracy (change vs clean test), {result.out}")
+    for t in dict.fromkeys(c.train for c in result.cells):
+        table.add_row(t, *[f"{result.cell(t, x).accuracy:.1%} ({result.cell(t, x).accuracy_change:+.0%})"
+                           for x in TEST_CONDITIONS])
+    console.print(table)
+    minutes = {c.train: c.train_minutes for c in result.cells}
+    console.print("training minutes: " + ", ".join(f"{k} {v:.1f}" for k, v in minutes.items())
+                  + f"; faces {result.split}; reused {result.reused or 'none'}")
+    if result.skipped:
+        console.print(f"[yellow]{len(result.skipped)} images skipped[/yellow] (no face or unreadable), e.g. "
+                      + "; ".join(f"{f}: {w}" for f, w in result.skipped[:3]))
+    console.print(f"table: {result.table}")

@@ -1,0 +1,100 @@
+"""The `image` task: single-label (softmax) or multi-label (sigmoid) classification of images."""
+
+from __future__ import annotations
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hardsight.metrics import classification_metrics
+from hardsight.models.image_classifiers import build_image_model
+from hardsight.models.text_readers import Normalize
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class ImageClassifier(L.LightningModule):
+    """Loss with class weights, label smoothing and MixUp/CutMix; validation macro-F1 drives checkpoints."""
+
+    def __init__(self, model: str, classes: list[str], image_size: int, multi_label: bool = False,
+                 class_weights: list[float] | None = None, label_smoothing: float = 0.1, mixup: float = 0.0,
+                 lr: float = 2e-3, weight_decay: float = 5e-4, schedule: str = "onecycle", pretrained: bool = False,
+                 freeze: bool = False):
+        super().__init__()
+        self.save_hyperparameters()
+        self.classes = list(classes)
+        self.norm = Normalize(IMAGENET_MEAN, IMAGENET_STD)
+        self.net = build_image_model(model, len(classes), pretrained=pretrained, freeze=freeze)
+        self.register_buffer("class_weights", torch.tensor(class_weights or [1.0] * len(classes), dtype=torch.float32))
+        self._val: list[tuple[np.ndarray, np.ndarray]] = []
+        self._val_loss: list[float] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (B, 3, S, S) in [0, 1] -> logits (B, C)."""
+        return self.net(self.norm(x))
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """targets: (B, C) multi-hot (or mixed) label weights."""
+        if self.hparams.multi_label:
+            return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.class_weights)
+        soft = targets / targets.sum(1, keepdim=True).clamp_min(1e-6)  # an image with 2 labels is half each
+        return F.cross_entropy(logits, soft, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        if self.hparams.mixup > 0 and np.random.rand() < 0.5:
+            x, y = mix_batch(x, y, self.hparams.mixup)
+        loss = self.loss(self(x), y)
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(x))
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        loss = self.loss(logits, y)
+        self.log("val/loss", loss, on_epoch=True, batch_size=len(x))
+        self._val_loss.append(float(loss) * len(x))
+        self._val.append((self.probabilities(logits).float().cpu().numpy(), y.cpu().numpy()))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        probs = np.concatenate([p for p, _ in self._val])
+        truth = np.concatenate([t for _, t in self._val])
+        m = classification_metrics([list(np.flatnonzero(t)) for t in truth], probs, self.classes, self.hparams.multi_label)
+        loss = sum(self._val_loss) / len(probs)
+        values = {"val/accuracy": m.accuracy, "val/balanced_accuracy": m.balanced_accuracy, "val/macro_f1": m.macro_f1,
+                  # checkpoint/early-stopping score: macro-F1 first; the loss only breaks ties
+                  "val/objective": 1.0 - m.macro_f1 + 1e-3 * min(loss, 10.0)}
+        if m.mean_average_precision is not None:
+            values["val/map"] = m.mean_average_precision
+        self.log_dict(values, prog_bar=True)
+        self._val, self._val_loss = [], []
+
+    def configure_optimizers(self):
+        from hardsight.tasks.text import make_optimizers
+
+        return make_optimizers(self, [p for p in self.parameters() if p.requires_grad])
+
+
+def mix_batch(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """MixUp or CutMix (half each) with multi-hot targets, which torchvision's versions do not take."""
+    lam = float(np.random.beta(alpha, alpha))
+    perm = torch.randperm(len(x))
+    if np.random.rand() < 0.5:
+        return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm]
+    h, w = x.shape[-2:]
+    ch, cw = int(h * np.sqrt(1 - lam)), int(w * np.sqrt(1 - lam))
+    cy, cx = np.random.randint(h), np.random.randint(w)
+    y0, y1, x0, x1 = max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    x = x.clone()
+    x[..., y0:y1, x0:x1] = x[perm][..., y0:y1, x0:x1]
+    lam = 1 - (y1 - y0) * (x1 - x0) / (h * w)
+    return x, lam * y + (1 - lam) * y[perm]
+
+
+__all__ = ["ImageClassifier", "mix_batch"]

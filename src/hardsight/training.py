@@ -1,0 +1,192 @@
+"""Assemble the Lightning Trainer (callbacks, budget, resume) and write the run folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+
+from hardsight.callbacks import EpochMetricsCSV, SaveOnInterrupt, SessionTimer
+from hardsight.config import TrainConfig
+from hardsight.console import console
+from hardsight.data.text import Skipped
+from hardsight.data.image_data import ImageData, ImageDataModule, prepare_image_data, print_image_summary
+from hardsight.data.text_data import TextData, prepare_text_data
+from hardsight.data.text_dataset import TextDataModule
+from hardsight.errors import RunError
+from hardsight.metrics import ClassificationMetrics, TextMetrics
+from hardsight.runs import RunFolder
+from hardsight.tasks import ImageClassifier, TextReader
+
+MONITOR = "val/objective"  # lower is better: CER (text) or 1 - macro-F1 (image), ties broken by the loss
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run: RunFolder
+    test: TextMetrics | ClassificationMetrics
+    minutes: float
+    stopped_by: str  # "early stopping", "time budget", "max epochs" or "interrupted"
+    epochs: int
+    skipped: Skipped
+
+
+def quiet_lightning() -> None:
+    """Lightning's banner lines (GPU available, TPU available, ...) say nothing a user needs here."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*Checkpoint directory .* exists and is not empty.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, preprocess=None,
+          prepared: ImageData | None = None) -> TrainResult:
+    """Train from `cfg` into a new run folder (or continue `cfg.out` when resuming).
+
+    Args:
+        preprocess: image tasks only, `(path, PIL image) -> PIL image` applied before caching (e.g. a face crop);
+            with `cfg.faces` and none given, the face stage (landmarks, aligned crop).
+        prepared: image tasks only, items already read and split (the occlusion study builds its conditions so).
+    """
+    quiet_lightning()
+    torch.set_num_threads(os.cpu_count() or 1)
+    saved_split = saved_labels = ckpt = None
+    if resume:
+        if not cfg.out:
+            raise RunError("--resume needs --out naming the run folder to continue")
+        run = RunFolder.open(cfg.out)
+        cfg = run.load_config().replace(epochs=cfg.epochs, max_minutes=cfg.max_minutes)
+        saved_split, saved_labels, ckpt = run.load_split(), run.load_labels(), run.checkpoint("resume")
+    from hardsight.faces.stage import RUN_LANDMARKS, face_preprocess
+
+    preprocess = preprocess or face_preprocess(cfg, Path(cfg.out) if resume else None)
+    data, labels, module, dm = assemble(cfg, saved_split, saved_labels, preprocess, prepared)
+    if not resume:
+        run = RunFolder.create(cfg.out, cfg.task, cfg.model)
+        cfg = cfg.replace(out=str(run.path))
+        run.write_start(cfg, labels, data.split_json(cfg.seed))
+        if hasattr(preprocess, "save_cache"):  # a face run keeps its landmarks, for predict and --resume
+            preprocess.save_cache(run.path / RUN_LANDMARKS)
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    show_bar = sys.stderr.isatty() if progress is None else progress
+    early = EarlyStopping(MONITOR, patience=cfg.patience, mode="min")
+    timer = SessionTimer(duration=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None, interval="step")
+    callbacks = [
+        ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=MONITOR, mode="min", save_last=True,
+                        enable_version_counter=False),
+        SaveOnInterrupt(run.interrupted), early, timer, EpochMetricsCSV(run.metrics, echo=not show_bar),
+    ] + ([RichProgressBar(leave=False)] if show_bar else [])
+    if cfg.save_every_epoch:
+        callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, filename="epoch-{epoch:03d}", save_top_k=-1,
+                                         every_n_epochs=1, enable_version_counter=False))
+    trainer = L.Trainer(max_epochs=cfg.epochs, accelerator="auto", devices=1, logger=False, callbacks=callbacks,
+                        enable_progress_bar=show_bar, enable_model_summary=False, num_sanity_val_steps=0,
+                        deterministic="warn", default_root_dir=run.path, log_every_n_steps=10,
+                        gradient_clip_val=5.0)
+    if cfg.lr_find and ckpt is None:
+        cfg = _find_lr(trainer, module, dm, cfg, run)
+    params = sum(p.numel() for p in module.parameters())
+    console.print(f"[bold]training[/bold] {cfg.model} ({params / 1e6:.2f}M parameters) into {run.path}"
+                  + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else ""))
+    start = time.monotonic()
+    trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt)} if ckpt else {}))
+    minutes = (time.monotonic() - start) / 60
+    if trainer.interrupted:
+        stopped = "interrupted"
+    elif timer.ran_out:
+        stopped = "time budget"
+    elif early.stopped_epoch > 0:
+        stopped = "early stopping"
+    else:
+        stopped = "max epochs"
+
+    from hardsight.evaluation import finish_image_run, finish_text_run
+
+    finish = finish_text_run if cfg.task == "text" else finish_image_run
+    test = finish(run, data, minutes, stopped, trainer.current_epoch)
+    return TrainResult(run, test, minutes, stopped, trainer.current_epoch, data.skipped)
+
+
+def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None, preprocess=None,
+             prepared: ImageData | None = None):
+    """Data, labels.json content, LightningModule and DataModule for the task of `cfg`."""
+    if cfg.task == "text":
+        data = prepare_text_data(cfg, saved_split, saved_labels)
+        _print_data_summary(data)
+        labels = data.labels_json()
+        module = TextReader(cfg.model, data.charset, labels["input"], data.max_length, lr=cfg.lr,
+                            weight_decay=cfg.weight_decay, schedule=cfg.schedule, beam_width=cfg.beam_width)
+        dm = TextDataModule(data.samples["train"], data.samples["val"], data.samples["test"], data.spec,
+                            batch_size=cfg.batch_size, augment=cfg.augment, workers=cfg.workers, seed=cfg.seed)
+        return data, labels, module, dm
+    from hardsight.faces.stage import face_preprocess
+
+    data = prepared or prepare_image_data(cfg, saved_split, saved_labels, preprocess or face_preprocess(cfg))
+    print_image_summary(data)
+    module = ImageClassifier(cfg.model, data.classes, cfg.image_size, cfg.multi_label,
+                             data.class_weights(cfg.class_weights), cfg.label_smoothing, cfg.mixup, lr=cfg.lr,
+                             weight_decay=cfg.weight_decay, schedule=cfg.schedule, pretrained=cfg.pretrained,
+                             freeze=cfg.freeze)
+    return data, data.labels_json(cfg), module, ImageDataModule(data, cfg)
+
+
+def lr_find(cfg: TrainConfig, out: Path) -> tuple[float | None, Path | None]:
+    """Lightning's LR range test on the task of `cfg`: the suggested peak LR and a plot in `out`."""
+    from lightning.pytorch.tuner import Tuner
+
+    quiet_lightning()
+    torch.set_num_threads(os.cpu_count() or 1)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    _, _, module, dm = assemble(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = L.Trainer(max_epochs=1000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, default_root_dir=out)
+    finder = Tuner(trainer).lr_find(module, datamodule=dm, min_lr=1e-5, max_lr=1.0, num_training=60, update_attr=False)
+    if finder is None:
+        return None, None
+    fig = finder.plot(suggest=True)
+    fig.savefig(out / "lr_find.png")
+    suggestion = finder.suggestion()
+    return (float(suggestion) if suggestion else None), out / "lr_find.png"
+
+
+def _find_lr(trainer: L.Trainer, module, dm, cfg: TrainConfig, run: RunFolder) -> TrainConfig:
+    """Lightning's LR finder; the suggestion replaces cfg.lr and is saved in config.yaml."""
+    from lightning.pytorch.tuner import Tuner
+
+    from hardsight.config import save_config
+
+    finder = Tuner(trainer).lr_find(module, datamodule=dm, min_lr=1e-5, max_lr=1.0, num_training=60, update_attr=False)
+    if finder is None:
+        return cfg
+    suggestion = finder.suggestion() if finder else None
+    if suggestion:
+        module.hparams.lr = float(suggestion)
+        cfg = cfg.replace(lr=float(suggestion))
+        save_config(cfg, run.config)
+        fig = finder.plot(suggest=True)
+        fig.savefig(run.plots / "lr_find.png")
+        console.print(f"LR finder suggests {suggestion:.2e} (plot: {run.plots / 'lr_find.png'})")
+    return cfg
+
+
+def _print_data_summary(data: TextData) -> None:
+    n = {k: len(v) for k, v in data.samples.items()}
+    console.print(f"data: {n['train']} train / {n['val']} val / {n['test']} test, charset {data.charset!r} "
+                  f"({len(data.charset)}), input {data.spec.height}x{data.spec.width}"
+                  + (f", [yellow]{data.skipped.total} skipped[/yellow]" if data.skipped.total else ""))
+    for file, why in (data.skipped.unreadable + data.skipped.bad_label)[:10]:
+        console.print(f"  [yellow]skipped[/yellow] {file}: {why}")
+    if data.skipped.total > 10:
+        console.print(f"  ... and {data.skipped.total - 10} more")

@@ -1,0 +1,60 @@
+"""A live `hardsight serve` on loopback (uvicorn in a thread), with small limits so every one can be hit."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from hardsight.serve import ServeSettings, create_app
+from tests.serve.runs import exported_run
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    run: Path
+    settings: ServeSettings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def exported(trained_run, tmp_path_factory) -> Path:
+    return exported_run(trained_run, tmp_path_factory)[0]
+
+
+@pytest.fixture(scope="session")
+def server(exported) -> LiveServer:
+    import uvicorn
+
+    settings = ServeSettings(runs=(exported,), max_upload_mb=1.0, max_pixels=1_000_000, max_batch=8,
+                             body_timeout_s=2.0, threads=1)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                        access_log=False))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.05)
+    yield LiveServer(f"http://127.0.0.1:{port}", exported, settings)
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture()
+def client(server) -> httpx.Client:
+    with httpx.Client(base_url=server.url, timeout=30) as c:
+        yield c

@@ -1,0 +1,72 @@
+"""The occlusion study end to end on hand-made faces with given landmarks (no dlib needed), and its resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from hardsight.errors import RunError
+from hardsight.study import TEST_CONDITIONS, TRAIN_CONDITIONS, StudyConfig, _conditions, occlusion_study
+from tests.faces.helpers import synthetic_faces
+from tests.test_cli_text import run_cli
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    return synthetic_faces(tmp_path_factory.mktemp("faces"), performers=8)
+
+
+def _config(root, lmk, out, **kw) -> StudyConfig:
+    return StudyConfig(str(root), str(out), "vr-headset", label_col="expression", group_col="performer",
+                       landmarks=str(lmk), image_size=32, epochs=1, batch_size=8, split=(0.5, 0.25, 0.25), **kw)
+
+
+def test_conditions_double_mix_and_half_occlude(faces, tmp_path):
+    from hardsight.data.image_data import prepare_image_data
+    from hardsight.faces.stage import FaceStage
+
+    cfg = _config(*faces, tmp_path / "s")
+    data = prepare_image_data(cfg.train_config(), preprocess=FaceStage.for_config(cfg.train_config()))
+    assert all(it.landmarks is not None and it.landmarks.shape == (68, 2) for it in data.items["train"])
+    v = _conditions(data.items, cfg)
+    train = data.items["train"]
+    assert len(v["train"]["mixed"]) == 2 * len(train) and len(v["train"]["mixed-unique"]) == len(train)
+    occluded = [not torch.equal(a.image, b.image) for a, b in zip(train, v["train"]["mixed-unique"])]
+    assert sum(occluded) == len(train) // 2
+    for cls in {it.labels[0] for it in train}:  # half of each class (odd counts round either way)
+        mine = [o for o, it in zip(occluded, train) if it.labels[0] == cls]
+        assert abs(2 * sum(mine) - len(mine)) <= 1
+    assert all(not torch.equal(a.image, b.image) for a, b in zip(train, v["train"]["occluded"]))
+    assert all(torch.equal(a.image, b.image) for a, b in zip(train, v["train"]["clean"]))
+
+
+def test_tiny_study_end_to_end_then_resumes_without_training(faces, tmp_path):
+    root, lmk = faces
+    out = tmp_path / "study"
+    result = occlusion_study(_config(root, lmk, out), progress=False)
+    assert result.trained == list(TRAIN_CONDITIONS) and result.reused == []
+    rows = list(csv.DictReader((out / "study.csv").open()))
+    assert [(r["train"], r["test"]) for r in rows] == [(a, b) for a in TRAIN_CONDITIONS for b in TEST_CONDITIONS]
+    assert {"train", "test", "accuracy", "macro_f1", "accuracy_change", "f1_happy", "f1_neutral", "f1_surprise"} <= set(rows[0])
+    clean, mixed = result.cell("clean", "clean"), result.cell("clean", "mixed")
+    assert mixed.images == 2 * clean.images and clean.accuracy_change == 0.0
+    occ = result.cell("clean", "occluded")
+    assert occ.accuracy_change == pytest.approx((occ.accuracy - clean.accuracy) / clean.accuracy if clean.accuracy else 0)
+    split = json.loads((out / "split.json").read_text())
+    performers = {s: {p.split("/")[-1][:3] for item in split[s] for p in item} for s in ("train", "val", "test")}
+    assert not performers["train"] & performers["test"] and not performers["train"] & performers["val"]
+    md = (out / "study.md").read_text()
+    for cond in TRAIN_CONDITIONS:
+        assert f"## Trained on {cond} faces" in md and (out / "runs" / cond / "report.md").is_file()
+    assert (out / "study.png").is_file() and (out / "samples.png").is_file()
+    assert len(list((out / "landmarks").glob("*.npy"))) == 0  # every face came with its landmarks file
+
+    again = json.loads(run_cli("study", "occlusion", root, "--out", out, "--label-col", "expression",
+                               "--group-col", "performer", "--landmarks", lmk, "--image-size", "32", "--epochs", "1",
+                               "--batch-size", "8", "--split", "0.5,0.25,0.25", "--json").stdout)
+    assert again["trained"] == [] and again["reused"] == list(TRAIN_CONDITIONS) and len(again["cells"]) == 12
+    with pytest.raises(RunError, match="other settings"):
+        occlusion_study(_config(root, lmk, out, seed=1), progress=False)
