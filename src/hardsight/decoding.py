@@ -97,3 +97,20 @@ def positional(log_probs: torch.Tensor) -> list[tuple[list[int], float]]:
     best, idx = log_probs.max(dim=-1)
     conf = best.sum(dim=-1).exp().tolist()
     return [([k for k in row if k != 0], c) for row, c in zip(idx.tolist(), conf)]
+
+
+@dataclass(frozen=True)
+class TextDecoder:
+    """Log-probabilities -> (text, confidence) per image: CTC (greedy or beam) or one class per position."""
+
+    charset: str
+    ctc: bool
+    beam_width: int = 1
+
+    def __call__(self, log_probs: torch.Tensor) -> list[tuple[str, float]]:
+        if self.ctc:
+            raw = ctc_beam(log_probs, self.beam_width) if self.beam_width > 1 else ctc_greedy(log_probs)
+        else:
+            raw = positional(log_probs)
+        codec = TextCodec(self.charset)
+        return [(codec.decode(indices), conf) for indices, conf in raw]

@@ -18,7 +18,7 @@ import torch
 
 from hardsight.config import InputSpec
 from hardsight.console import console
-from hardsight.decoding import TextCodec, ctc_beam, ctc_greedy, positional
+from hardsight.decoding import TextDecoder
 from hardsight.errors import ConfigError, RunError
 from hardsight.runs import RunFolder
 
@@ -75,23 +75,6 @@ class OnnxEngine:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         batch = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
         return torch.from_numpy(self.session.run(None, {self.input: batch})[0])
-
-
-@dataclass(frozen=True)
-class TextDecoder:
-    """Log-probabilities -> (text, confidence) per image: CTC (greedy or beam) or one class per position."""
-
-    charset: str
-    ctc: bool
-    beam_width: int = 1
-
-    def __call__(self, log_probs: torch.Tensor) -> list[tuple[str, float]]:
-        if self.ctc:
-            raw = ctc_beam(log_probs, self.beam_width) if self.beam_width > 1 else ctc_greedy(log_probs)
-        else:
-            raw = positional(log_probs)
-        codec = TextCodec(self.charset)
-        return [(codec.decode(indices), conf) for indices, conf in raw]
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     from hardsight.faces.stage import RUN_LANDMARKS, face_preprocess
 
     preprocess = preprocess or face_preprocess(cfg, Path(cfg.out) if resume else None)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)  # before the model exists: its init is seeded too
     data, labels, module, dm = assemble(cfg, saved_split, saved_labels, preprocess, prepared)
     if not resume:
         run = RunFolder.create(cfg.out, cfg.task, cfg.model)
@@ -78,7 +79,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         if hasattr(preprocess, "save_cache"):  # a face run keeps its landmarks, for predict and --resume
             preprocess.save_cache(run.path / RUN_LANDMARKS)
 
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
     show_bar = sys.stderr.isatty() if progress is None else progress
     early = EarlyStopping(MONITOR, patience=cfg.patience, mode="min")
     timer = SessionTimer(duration=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None, interval="step")

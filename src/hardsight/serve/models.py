@@ -36,8 +36,9 @@ class LoadedModel:
     info: dict[str, Any] = field(default_factory=dict)  # what GET /v1/models shows about it
 
     def describe(self) -> dict[str, Any]:
+        shown = {k: v for k, v in self.info.items() if not k.startswith("_")}
         return {"name": self.name, "task": self.task, "route": f"/v1/{route_of(self.task)}", "engine": self.engine,
-                "run": str(self.run), **self.info}
+                "run": str(self.run), **shown}
 
 
 class TaskHandler(Protocol):
@@ -76,7 +77,58 @@ class TextHandler:
         return [p.to_json() for p in await model.batcher.submit(list(zip(names, prepared)))]
 
 
-HANDLERS: dict[str, TaskHandler] = {"text": TextHandler()}
+class ImageHandler:
+    """Classifiers: `/v1/classify` gives `{file, label, probabilities, top_k}` per image; `/v1/solve` takes
+    grid images plus a `target` (and optional `grid`, `threshold`) and gives the chosen cells."""
+
+    task = "image"
+
+    def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel:
+        from hardsight.predict_image import ImagePredictor
+
+        if settings.engine == "onnx":
+            raise ConfigError(f"{run.path}: image classifiers are served with PyTorch; use --engine auto or torch")
+        predictor = ImagePredictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads)
+
+        def classify(items: list[tuple[str, Image.Image]]):
+            return predictor.predict_images([im for _, im in items], [n for n, _ in items])
+
+        info = {"architecture": predictor.config.model, "classes": predictor.classes,
+                "multi_label": predictor.multi_label, "thresholds": predictor.thresholds}
+        model = LoadedModel(name, self.task, run.path, predictor.engine, lambda im: im,
+                            Batcher(classify, settings.max_batch, name), self, info)
+        model.info["_predictor"] = predictor
+        return model
+
+    async def answer(self, model: LoadedModel, prepared: list[Any], names: list[str],
+                     fields: dict[str, Any]) -> list[dict[str, Any]]:
+        if fields.get("_route") != "solve":
+            return [p.to_json() for p in await model.batcher.submit(list(zip(names, prepared)))]
+        if not str(fields.get("target") or "").strip():
+            raise ApiError(400, "missing target", "/v1/solve needs a `target` field naming the class, e.g. buses")
+        import asyncio
+
+        from hardsight.errors import HardsightError
+        from hardsight.grid import solve
+
+        predictor = model.info["_predictor"]
+        try:
+            threshold = float(fields["threshold"]) if fields.get("threshold") not in (None, "") else None
+        except ValueError:
+            raise ApiError(400, "bad threshold", f"threshold {fields['threshold']!r} is not a number") from None
+        out = []
+        for name, image in zip(names, prepared):
+            try:
+                sol = await asyncio.to_thread(solve, predictor, image, str(fields["target"]),
+                                              str(fields.get("grid") or "auto"), threshold)
+            except HardsightError as e:
+                raise ApiError(400, "unknown target class" if "target" in str(e) else "bad grid request",
+                               str(e)) from None
+            out.append({"file": name, **sol.to_json()})
+        return out
+
+
+HANDLERS: dict[str, TaskHandler] = {"text": TextHandler(), "image": ImageHandler()}
 
 
 def route_of(task: str) -> str:

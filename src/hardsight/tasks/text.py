@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 import torch.nn.functional as F
 
 from hardsight.config import InputSpec
-from hardsight.decoding import TextCodec, ctc_beam, ctc_greedy, positional
+from hardsight.decoding import TextCodec, TextDecoder
 from hardsight.metrics import text_metrics
 from hardsight.models import build_model
 
@@ -24,6 +22,7 @@ class TextReader(L.LightningModule):
         self.codec = TextCodec(charset)
         self.spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
         self.ctc = model.startswith("crnn")
+        self.decoder = TextDecoder(charset, self.ctc, beam_width)
         self.model = build_model(model, "text", num_classes=len(charset), spec=self.spec, max_length=max_length)
         self._val: list[tuple[str, str]] = []
         self._val_loss: list[float] = []
@@ -45,13 +44,7 @@ class TextReader(L.LightningModule):
         return F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), padded.view(-1).to(log_probs.device))
 
     def decode(self, log_probs: torch.Tensor) -> list[tuple[str, float]]:
-        if not self.ctc:
-            raw = positional(log_probs)
-        elif self.hparams.beam_width > 1:
-            raw = ctc_beam(log_probs, self.hparams.beam_width)
-        else:
-            raw = ctc_greedy(log_probs)
-        return [(self.codec.decode(idx), conf) for idx, conf in raw]
+        return self.decoder(log_probs)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, labels = batch
@@ -83,31 +76,43 @@ class TextReader(L.LightningModule):
 
 
 def make_optimizers(module: L.LightningModule, params):
-    """AdamW with one-cycle (per step) or reduce-on-plateau (on validation loss), from the module's hparams.
-
-    Under a `--max-minutes` budget the one-cycle position is the larger of steps done and time spent, so
-    the learning rate has annealed when the budget runs out, however fast the machine is.
-    """
+    """AdamW with one-cycle (per step) or reduce-on-plateau (on validation loss), from the module's hparams."""
     from hardsight.callbacks import SessionTimer
 
     hp = module.hparams
     opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
     if hp.schedule == "onecycle":
-        total = max(1, int(module.trainer.estimated_stepping_batches))
         timer = next((cb for cb in module.trainer.callbacks if isinstance(cb, SessionTimer)), None)
-
-        def factor(step: int) -> float:
-            return one_cycle(max(step / total, timer.fraction_used() if timer else 0.0))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched = BudgetOneCycleLR(opt, timer, max_lr=hp.lr, pct_start=0.15,
+                                 total_steps=max(1, int(module.trainer.estimated_stepping_batches)))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=5)
     return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
 
 
-def one_cycle(progress: float, warmup: float = 0.15, start: float = 0.04, end: float = 1e-4) -> float:
-    """LR multiplier: linear warm-up from `start` to 1, then cosine down to `end` (as OneCycleLR)."""
-    p = min(max(progress, 0.0), 1.0)
-    if p < warmup:
-        return start + (1 - start) * p / warmup
-    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * (p - warmup) / (1 - warmup)))
+class BudgetOneCycleLR(torch.optim.lr_scheduler.OneCycleLR):
+    """OneCycleLR that (a) under `--max-minutes` stands at the larger of steps done and share of the time
+    budget spent, so the rate has annealed when the budget runs out, and (b) when a run resumes with more
+    epochs, keeps the new, longer schedule instead of the checkpoint's."""
+
+    def __init__(self, optimizer, timer, **kwargs):
+        self.timer = timer
+        super().__init__(optimizer, **kwargs)
+
+    def get_lr(self):
+        steps = self.last_epoch
+        if self.timer is not None:
+            by_time = int(self.timer.fraction_used() * self.total_steps)
+            self.last_epoch = min(max(steps, by_time), self.total_steps)
+        try:
+            return super().get_lr()
+        finally:
+            self.last_epoch = steps
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        keep = {k: self.__dict__[k] for k in ("total_steps", "_schedule_phases")}
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "timer"})
+        self.__dict__.update(keep)
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in super().state_dict().items() if k != "timer"}

@@ -1,0 +1,119 @@
+"""/v1/classify and /v1/solve against a live server with a tiny image classifier."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from hardsight.serve import ServeSettings, create_app
+from tests.serve.conftest import free_port
+
+
+def _png(colour, size=40, seed=0) -> bytes:
+    rng = np.random.default_rng(seed)
+    a = np.clip(np.array(colour) + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def image_server(tmp_path_factory):
+    import uvicorn
+
+    from hardsight import TrainConfig, train
+
+    data = tmp_path_factory.mktemp("colours")
+    for name, colour in {"red": (200, 40, 40), "blue": (40, 60, 200)}.items():
+        (data / name).mkdir()
+        for i in range(10):
+            (data / name / f"{i}.png").write_bytes(_png(colour, seed=i))
+    run = tmp_path_factory.mktemp("runs") / "colours"
+    train(TrainConfig(task="image", data=str(data), out=str(run), model="compact", epochs=2, image_size=32,
+                      batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(ServeSettings(runs=(run,), max_batch=8, threads=1)),
+                                        host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_classify_answers_labels_and_probabilities(image_server):
+    r = image_server.post("/v1/classify", files=[("files", ("a.png", _png((200, 40, 40)), "image/png")),
+                                                 ("files", ("b.png", _png((40, 60, 200)), "image/png"))])
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["file"] for x in results] == ["a.png", "b.png"]
+    assert all(set(x["probabilities"]) == {"blue", "red"} for x in results)
+    assert image_server.get("/v1/models").json()["models"][0]["classes"] == ["blue", "red"]
+
+
+def test_solve_answers_cells_and_rejects_unknown_or_missing_targets(image_server):
+    from hardsight.grid import assemble_grid
+
+    tiles = [Image.open(io.BytesIO(_png((200, 40, 40) if i in (0, 4) else (40, 60, 200), seed=i))) for i in range(9)]
+    buf = io.BytesIO()
+    assemble_grid(tiles, 3, 3).save(buf, "PNG")
+    grid = buf.getvalue()
+    r = image_server.post("/v1/solve", files={"file": ("g.png", grid, "image/png")},
+                          data={"target": "reds", "grid": "3x3"})
+    assert r.status_code == 200, r.text
+    sol = r.json()["results"][0]
+    assert sol["target"] == "red" and len(sol["scores"]) == 9 and sol["rows"] == 3
+    r = image_server.post("/v1/solve", files={"file": ("g.png", grid, "image/png")}, data={"target": "mountains"})
+    assert r.status_code == 400 and "unknown target" in r.json()["error"]
+    r = image_server.post("/v1/solve", files={"file": ("g.png", grid, "image/png")})
+    assert r.status_code == 400 and r.json()["error"] == "missing target"
+    r = image_server.post("/v1/read", files={"file": ("g.png", grid, "image/png")})
+    assert r.status_code == 404  # no text reader loaded
+
+
+def test_page_solves_a_grid_and_classifies_a_tile(image_server, tmp_path):
+    import shutil
+
+    from hardsight.grid import assemble_grid
+    from tests.serve.test_page import BROWSERS, CHROMIUM_ARGS
+
+    executable = next((p for p in map(shutil.which, BROWSERS) if p), None)
+    if executable is None:
+        pytest.skip(f"no Chromium to drive: none of {', '.join(BROWSERS)} is on PATH (Debian: apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
+    tiles = [Image.open(io.BytesIO(_png((200, 40, 40) if i in (0, 4) else (40, 60, 200), seed=i))) for i in range(9)]
+    assemble_grid(tiles, 3, 3).save(tmp_path / "grid.png")
+    (tmp_path / "tile.png").write_bytes(_png((200, 40, 40), seed=3))
+    url = str(image_server.base_url)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=60_000)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort())
+            page.goto(url + "/")
+            page.wait_for_selector("#model option", state="attached")
+            assert page.is_visible("#target")
+            page.fill("#target", "reds")
+            page.select_option("#grid", "3x3")
+            page.set_input_files("#file-input", str(tmp_path / "grid.png"))
+            page.wait_for_selector(".result canvas")
+            assert page.text_content(".result .text").startswith("red:")
+            assert "3x3 grid" in page.text_content(".result .confidence")
+            page.fill("#target", "")
+            page.set_input_files("#file-input", str(tmp_path / "tile.png"))
+            page.wait_for_selector(".result img")
+            assert page.text_content(".result .text") in ("red", "blue")
+            assert "%" in page.text_content(".result .confidence")
+        finally:
+            browser.close()
