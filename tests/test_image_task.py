@@ -177,3 +177,16 @@ def test_inspect_image_classes_and_lr_find(tiles, tmp_path):
     assert (tmp_path / "ins" / "class_counts.png").is_file() and (tmp_path / "ins" / "samples_per_class.png").is_file()
     proc = run_cli("lr-find", "image", tiles, "--out", tmp_path / "lr", "--image-size", "32", "--batch-size", "4")
     assert float(proc.stdout.strip()) > 0 and (tmp_path / "lr" / "lr_find.png").is_file()
+
+
+def test_export_of_an_image_run_says_what_is_supported(tiles, tmp_path):
+    from hardsight import TrainConfig, train
+
+    run = tmp_path / "run"
+    train(TrainConfig(task="image", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
+                      split=(0.6, 0.2, 0.2)), progress=False)
+    proc = run_cli("export", run, check=False)
+    assert proc.returncode == 2 and "text readers so far" in proc.stderr
+    assert not (run / "model.onnx").exists()
+    proc = run_cli("predict", run, tiles / "red" / "red1.png", "--engine", "onnx", check=False)
+    assert proc.returncode == 2 and "--engine torch" in proc.stderr

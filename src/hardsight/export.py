@@ -62,6 +62,10 @@ def export(run: str | Path, checkpoint: str = "best", samples: int = 32, opset: 
     from hardsight.predict import load_module
 
     folder = RunFolder.open(run)
+    task = folder.load_config().task
+    if task != "text":
+        raise ExportError(f"{folder.path}: ONNX export covers text readers so far; this {task!r} run predicts, "
+                          "evaluates, solves and serves with PyTorch (--engine torch)")
     module = load_module(folder, checkpoint)
     batches, source = sample_batches(folder, module.spec, samples)
     return export_reader(module, folder.onnx, batches, reader_metadata(module, folder.checkpoint(checkpoint)),
