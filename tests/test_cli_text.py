@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,15 +12,7 @@ from PIL import Image
 
 from hardsight.data.synthetic import make_text_captchas
 
-HARDSIGHT = [sys.executable, "-m", "hardsight"]
-
-
-def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.run([*HARDSIGHT, *map(str, args)], capture_output=True, text=True, env=env, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"exit {proc.returncode}\nstdout:{proc.stdout}\nstderr:{proc.stderr}")
-    return proc
+from tests.cli_runner import run_cli  # noqa: F401  (other test modules import it from here too)
 
 
 def test_run_folder_holds_everything_the_design_promises(trained_run):
@@ -110,7 +99,7 @@ def test_inspect_prints_and_saves_plots(captchas, tmp_path):
 
 
 def test_errors_are_one_line_without_traceback(tmp_path):
-    proc = run_cli("train", "text", tmp_path / "missing", "--epochs", "1", check=False)
+    proc = run_cli("train", "text", tmp_path / "missing", "--epochs", "1", check=False, subprocess_=True)
     assert proc.returncode == 2
     assert "no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_cli("evaluate", tmp_path, tmp_path, check=False)

@@ -108,7 +108,10 @@ def test_models_by_name_and_offline_pretrained_is_a_clear_error(monkeypatch):
         assert build_image_model(name, 5)(torch.rand(2, 3, 64, 64)).shape == (2, 5)
     with pytest.raises(ConfigError, match="unknown image model"):
         build_image_model("resnett18", 5)
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import, so patch it too
     with pytest.raises(ConfigError, match="offline"):
         build_image_model("resnet18", 5, pretrained=True)
 

@@ -35,7 +35,7 @@ class TrainConfig:
     task: Literal["text", "image"]
     data: str
     out: str | None = None
-    model: str = "crnn"
+    model: str | None = None  # None: crnn for text, compact for image
     # labelling (text)
     label_pattern: str | None = None  # regex on the file stem; group 1 (or `label`) is the text
     lowercase: bool = False
@@ -86,6 +86,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.task not in ("text", "image"):
             raise ConfigError(f"task must be 'text' or 'image', not {self.task!r}")
+        if self.model is None:
+            object.__setattr__(self, "model", "crnn" if self.task == "text" else "compact")
         if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
             raise ConfigError(f"split must be three fractions summing to 1 (train, val, test), got {self.split}")
         for name in ("epochs", "batch_size", "height", "width", "patience", "beam_width"):
