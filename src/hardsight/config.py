@@ -6,7 +6,7 @@ import dataclasses
 import difflib
 import types
 import typing
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -81,7 +81,6 @@ class TrainConfig:
     face_detector: Literal["hog", "cnn"] = "hog"
     occluder: str | None = None  # vr-headset, lower-face, eyes-bar, random-patch
     occlusion_prob: float = 0.0  # chance a training image is occluded (online, from its landmarks)
-    extra: dict[str, Any] = field(default_factory=dict)  # task-specific settings added by later tasks
 
     def __post_init__(self) -> None:
         if self.task not in ("text", "image"):

@@ -27,13 +27,20 @@ def print_train_result(result) -> None:
     if isinstance(result.test, TextMetrics):
         console.print(text_metrics_table(result.test, title))
     elif result.test is not None:
-        from types import SimpleNamespace
-
-        print_image_evaluation(SimpleNamespace(metrics=result.test, unknown_classes={}, figure=None), title)
+        print_image_metrics(result.test, title)
 
 
 def print_image_evaluation(ev, title: str) -> None:
-    m = ev.metrics
+    """An ImageEvaluation: the metrics, then what was left out and where the confusion matrix went."""
+    print_image_metrics(ev.metrics, title)
+    if ev.unknown_classes:
+        console.print(f"[yellow]classes the model does not know (images skipped): "
+                      f"{', '.join(f'{k} ({n})' for k, n in ev.unknown_classes.items())}[/yellow]")
+    if ev.figure:
+        console.print(f"confusion matrix: {ev.figure}")
+
+
+def print_image_metrics(m, title: str) -> None:
     t = Table(title=title)
     t.add_column("metric")
     t.add_column("value", justify="right")
@@ -50,8 +57,3 @@ def print_image_evaluation(ev, title: str) -> None:
     for c, v in m.per_class.items():
         pc.add_row(c, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", str(v["support"]))
     console.print(pc)
-    if ev.unknown_classes:
-        console.print(f"[yellow]classes the model does not know (images skipped): "
-                      f"{', '.join(f'{k} ({n})' for k, n in ev.unknown_classes.items())}[/yellow]")
-    if ev.figure:
-        console.print(f"confusion matrix: {ev.figure}")

@@ -140,8 +140,7 @@ async def _answer(request: Request, route: str, settings: ServeSettings) -> JSON
     upload.check_count(settings.max_batch)
     prepared = await asyncio.get_running_loop().run_in_executor(request.app.state.decoders, _prepare_all, model,
                                                                  upload, settings.max_pixels)
-    fields = {**upload.fields, "_route": route}  # one handler may serve two routes (image: classify and solve)
-    results = await model.handler.answer(model, prepared, [name for name, _ in upload.images], fields)
+    results = await model.handler.answer(model, route, prepared, [name for name, _ in upload.images], upload.fields)
     return JSONResponse({"model": model.name, "task": model.task, "engine": model.engine, "results": results,
                          "ms": round((time.perf_counter() - start) * 1000, 2)})
 

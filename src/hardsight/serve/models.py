@@ -34,11 +34,11 @@ class LoadedModel:
     batcher: Batcher
     handler: TaskHandler
     info: dict[str, Any] = field(default_factory=dict)  # what GET /v1/models shows about it
+    predictor: Any = None  # the loaded Predictor, for handlers that call it outside the batcher (solve)
 
     def describe(self) -> dict[str, Any]:
-        shown = {k: v for k, v in self.info.items() if not k.startswith("_")}
         return {"name": self.name, "task": self.task, "route": f"/v1/{route_of(self.task)}", "engine": self.engine,
-                "run": str(self.run), **shown}
+                "run": str(self.run), **self.info}
 
 
 class TaskHandler(Protocol):
@@ -46,7 +46,7 @@ class TaskHandler(Protocol):
 
     def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel: ...
 
-    async def answer(self, model: LoadedModel, prepared: list[Any], names: list[str],
+    async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
                      fields: dict[str, Any]) -> list[dict[str, Any]]: ...
 
 
@@ -72,7 +72,7 @@ class TextHandler:
         return LoadedModel(name, self.task, run.path, predictor.engine, predictor.preprocess,
                            Batcher(read, settings.max_batch, name), self, info)
 
-    async def answer(self, model: LoadedModel, prepared: list[Any], names: list[str],
+    async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
                      fields: dict[str, Any]) -> list[dict[str, Any]]:
         return [p.to_json() for p in await model.batcher.submit(list(zip(names, prepared)))]
 
@@ -95,14 +95,12 @@ class ImageHandler:
 
         info = {"architecture": predictor.config.model, "classes": predictor.classes,
                 "multi_label": predictor.multi_label, "thresholds": predictor.thresholds}
-        model = LoadedModel(name, self.task, run.path, predictor.engine, lambda im: im,
-                            Batcher(classify, settings.max_batch, name), self, info)
-        model.info["_predictor"] = predictor
-        return model
+        return LoadedModel(name, self.task, run.path, predictor.engine, lambda im: im,
+                           Batcher(classify, settings.max_batch, name), self, info, predictor)
 
-    async def answer(self, model: LoadedModel, prepared: list[Any], names: list[str],
+    async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
                      fields: dict[str, Any]) -> list[dict[str, Any]]:
-        if fields.get("_route") != "solve":
+        if route != "solve":
             return [p.to_json() for p in await model.batcher.submit(list(zip(names, prepared)))]
         if not str(fields.get("target") or "").strip():
             raise ApiError(400, "missing target", "/v1/solve needs a `target` field naming the class, e.g. buses")
@@ -111,7 +109,7 @@ class ImageHandler:
         from hardsight.errors import HardsightError
         from hardsight.grid import solve
 
-        predictor = model.info["_predictor"]
+        predictor = model.predictor
         try:
             threshold = float(fields["threshold"]) if fields.get("threshold") not in (None, "") else None
         except ValueError:

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from hardsight.metrics import classification_metrics
+from hardsight.tasks.text import make_optimizers, val_objective
 from hardsight.models.image_classifiers import build_image_model
 from hardsight.models.text_readers import Normalize
 
@@ -68,16 +69,13 @@ class ImageClassifier(L.LightningModule):
         m = classification_metrics([list(np.flatnonzero(t)) for t in truth], probs, self.classes, self.hparams.multi_label)
         loss = sum(self._val_loss) / len(probs)
         values = {"val/accuracy": m.accuracy, "val/balanced_accuracy": m.balanced_accuracy, "val/macro_f1": m.macro_f1,
-                  # checkpoint/early-stopping score: macro-F1 first; the loss only breaks ties
-                  "val/objective": 1.0 - m.macro_f1 + 1e-3 * min(loss, 10.0)}
+                  "val/objective": val_objective(1.0 - m.macro_f1, loss)}
         if m.mean_average_precision is not None:
             values["val/map"] = m.mean_average_precision
         self.log_dict(values, prog_bar=True)
         self._val, self._val_loss = [], []
 
     def configure_optimizers(self):
-        from hardsight.tasks.text import make_optimizers
-
         return make_optimizers(self, [p for p in self.parameters() if p.requires_grad])
 
 

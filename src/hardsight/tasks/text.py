@@ -65,14 +65,18 @@ class TextReader(L.LightningModule):
             return
         m = text_metrics([p for p, _ in self._val], [r for _, r in self._val])
         mean_loss = sum(self._val_loss) / len(self._val)
-        # checkpoint/early-stopping score: CER first; the loss only breaks ties between equal CERs
-        objective = m.cer + 1e-3 * min(mean_loss, 10.0)
+        objective = val_objective(m.cer, mean_loss)
         self.log_dict({"val/exact_match": m.exact_match, "val/char_accuracy": m.char_accuracy, "val/cer": m.cer,
                        "val/objective": objective}, prog_bar=True)
         self._val, self._val_loss = [], []
 
     def configure_optimizers(self):
         return make_optimizers(self, self.parameters())
+
+
+def val_objective(error: float, mean_loss: float) -> float:
+    """What checkpoints and early stopping minimise: the task's error first; the loss only breaks ties."""
+    return error + 1e-3 * min(mean_loss, 10.0)
 
 
 def make_optimizers(module: L.LightningModule, params):
