@@ -2,7 +2,8 @@
 
 Trains `compact` on `../shared/data/recaptcha_tiles` with a seeded, duplicate-aware split (85% train
 of which a tenth is validation, 15% test); reports accuracy, macro-F1, per-class F1, training minutes
-and ms per tile on the test split; then the solve rate on 200 synthetic 3x3 grids assembled from test
+and ms per tile on the test split on PyTorch and on ONNX Runtime (after `hardsight export`, with the
+largest probability difference between the engines); then the solve rate on 200 synthetic 3x3 grids assembled from test
 tiles (target in 1 to 4 cells; solved = exactly the right cells, grid size detected automatically),
 and solves the real challenge images in `../shared/data/recaptcha_grids/challenges/` (annotated PNGs
 are written beside the run).
@@ -72,8 +73,17 @@ def main() -> None:
     clf = ImagePredictor(run)
 
     start = time.perf_counter()
-    clf.predict([it.path for it in test])  # end to end: decode, resize, model, per batch of 64
+    by_torch = clf.predict([it.path for it in test])  # end to end: decode, resize, model, per batch of 64
     ms_tile = (time.perf_counter() - start) * 1000 / len(test)
+    from hardsight.export import export
+
+    export(run)
+    by_onnx_clf = ImagePredictor(run, engine="onnx")
+    start = time.perf_counter()
+    by_onnx = by_onnx_clf.predict([it.path for it in test])
+    ms_onnx = (time.perf_counter() - start) * 1000 / len(test)
+    same_label = sum(a.label == b.label for a, b in zip(by_torch, by_onnx))
+    worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(by_torch, by_onnx) for c in a.probabilities)
     from hardsight.evaluation import _image_scores
 
     m, _, _ = _image_scores(clf, test, False, None)
@@ -87,7 +97,9 @@ def main() -> None:
     print(f"\nrecaptcha_tiles: {len(test)} test tiles (duplicate-aware split, seed {args.seed}); run folder {run}\n")
     print("| metric | value |\n|---|---|")
     print(f"| top-1 accuracy | {m.accuracy:.2%} |\n| balanced accuracy | {m.balanced_accuracy:.2%} |")
-    print(f"| macro-F1 | {m.macro_f1:.3f} |\n| training minutes | {minutes:.1f} |\n| ms / tile (batch 64, from file) | {ms_tile:.2f} |")
+    print(f"| macro-F1 | {m.macro_f1:.3f} |\n| training minutes | {minutes:.1f} |\n| ms / tile (batch 64, from file), PyTorch | {ms_tile:.2f} |")
+    print(f"| ms / tile (batch 64, from file), ONNX Runtime | {ms_onnx:.2f} |")
+    print(f"| same top class on both engines | {same_label}/{len(test)} (max probability difference {worst:.1e}) |")
     print(f"| 3x3 grid solve rate ({len(grids)} synthetic grids) | {solved / len(grids):.1%} |\n")
     print("| class | F1 | support |\n|---|---|---|")
     for c, v in m.per_class.items():

@@ -287,7 +287,7 @@ def test_cli_solve_json_and_annotate(monkeypatch, tmp_path):
     import hardsight.predict
     from hardsight.cli import app
 
-    monkeypatch.setattr(hardsight.predict, "Predictor", lambda run: ColourClassifier())
+    monkeypatch.setattr(hardsight.predict, "Predictor", lambda run, **kw: ColourClassifier())
     path = tmp_path / "grid.png"
     grid_of(LAYOUT_3x3, 3, 3, line_px=2).save(path)
     result = CliRunner().invoke(app, ["solve", str(tmp_path), str(path), "--target", "Buses", "--json",
@@ -311,7 +311,7 @@ def test_cli_solve_refuses_a_text_run(monkeypatch, tmp_path):
     class TextReader:
         task = "text"
 
-    monkeypatch.setattr(hardsight.predict, "Predictor", lambda run: TextReader())
+    monkeypatch.setattr(hardsight.predict, "Predictor", lambda run, **kw: TextReader())
     path = tmp_path / "grid.png"
     grid_of(LAYOUT_3x3, 3, 3).save(path)
     result = CliRunner().invoke(app, ["solve", str(tmp_path), str(path), "--target", "bus"])
@@ -348,3 +348,10 @@ def test_cli_solve_end_to_end(tmp_path):
     assert all(0.0 <= s <= 1.0 for s in doc["scores"]) and 0.0 <= doc["threshold"] <= 1.0
     assert doc["positions"] == [[i // 3 + 1, i % 3 + 1] for i in doc["selected"]]
     assert Image.open(tmp_path / "marked.png").size == Image.open(grid).size
+
+    subprocess.run([*cli, "export", str(run)], check=True, capture_output=True, env=env)
+    proc = subprocess.run([*cli, "solve", str(run), str(grid), "--target", "buses", "--json", "--engine", "onnx"],
+                          capture_output=True, text=True, env=env)
+    by_onnx = json.loads(proc.stdout)
+    assert by_onnx["selected"] == doc["selected"]
+    assert max(abs(a - b) for a, b in zip(by_onnx["scores"], doc["scores"])) < 1e-4

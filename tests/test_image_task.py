@@ -182,14 +182,44 @@ def test_inspect_image_classes_and_lr_find(tiles, tmp_path):
     assert float(proc.stdout.strip()) > 0 and (tmp_path / "lr" / "lr_find.png").is_file()
 
 
-def test_export_of_an_image_run_says_what_is_supported(tiles, tmp_path):
+def test_exported_classifier_gives_the_same_answers_on_both_engines(tiles, tmp_path):
+    import onnx
+
+    from hardsight import TrainConfig, train
+    from hardsight.engines import META_PREFIX
+    from hardsight.predict import Predictor
+
+    run = tmp_path / "run"
+    train(TrainConfig(task="image", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
+                      split=(0.6, 0.2, 0.2)), progress=False)
+    assert Predictor(run).engine == "torch"  # nothing exported yet
+    result = json.loads(run_cli("export", run, "--json").stdout)
+    assert result["path"] == str(run / "model.onnx") and result["dynamic_axes"] == ["batch"]
+    assert result["max_prob_diff"] < 1e-4 and result["images_checked"] >= 3
+    assert not list(run.glob("model.onnx.*"))
+    meta = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
+    assert meta[META_PREFIX + "task"] == "image"
+    assert json.loads(meta[META_PREFIX + "classes"]) == ["blue", "green", "red"]
+
+    files = sorted(str(f) for f in tiles.rglob("*.png"))
+    by_onnx = Predictor(run, engine="onnx", threads=1)
+    assert by_onnx.engine == "onnx" and Predictor(run).engine == "onnx"  # auto takes the current export
+    onnx_out = by_onnx.predict(files, batch_size=5)
+    torch_out = Predictor(run, engine="torch").predict(files, batch_size=64)
+    assert [r.label for r in onnx_out] == [r.label for r in torch_out]
+    assert [r.error is None for r in onnx_out] == [r.error is None for r in torch_out]
+    worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(onnx_out, torch_out) if a.error is None
+                for c in a.probabilities)
+    assert worst < 1e-4
+    evals = [json.loads(run_cli("evaluate", run, tiles, "--json", "--engine", e).stdout) for e in ("onnx", "torch")]
+    assert evals[0]["accuracy"] == evals[1]["accuracy"] and evals[0]["per_class"] == evals[1]["per_class"]
+
+
+def test_onnx_engine_without_an_export_is_a_clear_error(tiles, tmp_path):
     from hardsight import TrainConfig, train
 
     run = tmp_path / "run"
     train(TrainConfig(task="image", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
                       split=(0.6, 0.2, 0.2)), progress=False)
-    proc = run_cli("export", run, check=False)
-    assert proc.returncode == 2 and "text readers so far" in proc.stderr
-    assert not (run / "model.onnx").exists()
     proc = run_cli("predict", run, tiles / "red" / "red1.png", "--engine", "onnx", check=False)
-    assert proc.returncode == 2 and "--engine torch" in proc.stderr
+    assert proc.returncode == 2 and "hardsight export" in proc.stderr

@@ -28,6 +28,9 @@ class InputSpec:
     width_multiple: int = 4  # padded width is a multiple of the model's horizontal stride
 
 
+RETIRED_SETTINGS = {"extra"}  # written by earlier versions, meaningless now: older run folders still open
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run: enough to repeat it."""
@@ -119,6 +122,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> TrainConfig:
         known = {f.name: f for f in fields(cls)}
+        raw = {k: v for k, v in raw.items() if k not in RETIRED_SETTINGS}
         unknown = [k for k in raw if k not in known]
         if unknown:
             hints = {k: difflib.get_close_matches(k, known, n=1) for k in unknown}

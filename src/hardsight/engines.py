@@ -1,7 +1,8 @@
-"""Inference engines: a float batch (B, C, H, W) in [0, 1] -> log-probabilities (B, T, K+1).
+"""Inference engines: a float batch (B, C, H, W) in [0, 1] -> the model's output tensor.
 
-PyTorch runs the checkpoint; ONNX Runtime runs `model.onnx` written by `hardsight export`. Both feed the
-same decoder (`TextDecoder`, built on `hardsight.decoding`), so the engines differ only in the forward pass.
+PyTorch runs the checkpoint; ONNX Runtime runs `model.onnx` written by `hardsight export`. Text readers give
+log-probabilities (B, T, K+1) and both engines feed the same decoder (`TextDecoder`); classifiers give class
+probabilities (B, C). The engines differ only in the forward pass.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Engine(Protocol):
     name: str
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """Images (B, C, H, W) in [0, 1] -> log-probabilities (B, T, K+1)."""
+        """Images (B, C, H, W) in [0, 1] -> log-probabilities (B, T, K+1) or probabilities (B, C)."""
         ...
 
 
@@ -77,6 +78,18 @@ class OnnxEngine:
         return torch.from_numpy(self.session.run(None, {self.input: batch})[0])
 
 
+class ClassProbabilities(torch.nn.Module):
+    """An ImageClassifier whose output is probabilities (softmax, or sigmoid for multi-label): what the
+    exported graph computes, so both engines hand the predictor the same thing."""
+
+    def __init__(self, classifier: torch.nn.Module):
+        super().__init__()
+        self.classifier = classifier.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier.probabilities(self.classifier(x))
+
+
 @dataclass(frozen=True)
 class TextRuntime:
     """A loaded reader: input contract, engine and decoder (`read_tensors` calls it like a TextReader)."""
@@ -97,15 +110,31 @@ def file_sha256(path: Path) -> str:
 
 def reader_metadata(module, checkpoint: Path | None) -> dict[str, str]:
     """What `model.onnx` needs to be read without the checkpoint: charset, input contract, decoding."""
+    hp = module.hparams
+    return _metadata({"task": "text", "model": hp.model, "charset": hp.charset, "max_length": str(hp.max_length),
+                      "decoder": "ctc" if module.ctc else "positional", "beam_width": str(hp.beam_width),
+                      "input": json.dumps({k: list(v) if isinstance(v, tuple) else v
+                                           for k, v in vars(module.spec).items()}),
+                      "output": "log_probs (batch, steps, classes); class 0 is the CTC blank or 'no character'"},
+                     checkpoint)
+
+
+def classifier_metadata(module, checkpoint: Path | None) -> dict[str, str]:
+    """What `model.onnx` of an image classifier says of itself: classes, input size, output meaning."""
+    hp = module.hparams
+    size = int(hp.image_size)
+    return _metadata({"task": "image", "model": hp.model, "classes": json.dumps(list(hp.classes)),
+                      "multi_label": str(bool(hp.multi_label)).lower(),
+                      "input": json.dumps({"height": size, "width": size, "channels": 3}),
+                      "output": "probabilities (batch, classes): " + ("sigmoid per class" if hp.multi_label
+                                                                      else "softmax over classes")}, checkpoint)
+
+
+def _metadata(meta: dict[str, str], checkpoint: Path | None) -> dict[str, str]:
     from hardsight import __version__
 
-    hp = module.hparams
-    meta = {"task": "text", "model": hp.model, "charset": hp.charset, "max_length": str(hp.max_length),
-            "decoder": "ctc" if module.ctc else "positional", "beam_width": str(hp.beam_width),
-            "input": json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in vars(module.spec).items()}),
-            "output": "log_probs (batch, steps, classes); class 0 is the CTC blank or 'no character'",
-            "version": __version__}
-    if checkpoint is not None:
+    meta["version"] = __version__
+    if checkpoint is not None:  # lets `auto` tell a stale model.onnx from a current one
         meta["checkpoint"] = checkpoint.name
         meta["checkpoint_sha256"] = file_sha256(checkpoint)
     return {META_PREFIX + k: v for k, v in meta.items()}
@@ -153,26 +182,47 @@ def onnx_is_current(run: RunFolder, checkpoint: str = "best") -> tuple[bool, str
     return True, "exported from the current checkpoint"
 
 
-def load_runtime(run: RunFolder, engine: str = "auto", checkpoint: str = "best",
-                 threads: int | None = None) -> TextRuntime:
-    """The run's reader on the chosen engine; `auto` takes ONNX Runtime when model.onnx matches the checkpoint."""
+def resolve_engine(run: RunFolder, engine: str = "auto", checkpoint: str = "best") -> str:
+    """"onnx" or "torch" for `engine`; `auto` takes ONNX Runtime only when model.onnx matches the checkpoint."""
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-    if engine == "auto":
-        current, why = onnx_is_current(run, checkpoint)
-        if current:
-            return runtime_from_onnx(run.onnx, threads)
+    if engine == "torch":
+        return "torch"
+    if engine == "onnx" and not run.onnx.is_file():
+        raise RunError(f"{run.path}: no model.onnx; write it with `hardsight export {run.path}` "
+                       "or use --engine torch")
+    current, why = onnx_is_current(run, checkpoint)
+    if engine == "onnx" and not current:
+        console.print(f"[yellow]warning: {why}[/yellow]")
+    if engine == "auto" and not current:
         if run.onnx.is_file():
             console.print(f"[yellow]{why}; reading with PyTorch[/yellow]")
-    elif engine == "onnx":
-        if not run.onnx.is_file():
-            raise RunError(f"{run.path}: no model.onnx; write it with `hardsight export {run.path}` "
-                           "or use --engine torch")
-        current, why = onnx_is_current(run, checkpoint)
-        if not current:
-            console.print(f"[yellow]warning: {why}[/yellow]")
+        return "torch"
+    return "onnx"
+
+
+def load_runtime(run: RunFolder, engine: str = "auto", checkpoint: str = "best",
+                 threads: int | None = None) -> TextRuntime:
+    """The run's reader on the chosen engine (see resolve_engine)."""
+    if resolve_engine(run, engine, checkpoint) == "onnx":
         return runtime_from_onnx(run.onnx, threads)
     from hardsight.predict import load_module
 
     torch.set_num_threads(threads or os.cpu_count() or 1)
     return runtime_from_module(load_module(run, checkpoint))
+
+
+def load_classifier_engine(run: RunFolder, engine: str = "auto", checkpoint: str = "best",
+                           threads: int | None = None) -> Engine:
+    """The run's classifier as images -> probabilities (B, C), on the chosen engine (see resolve_engine)."""
+    if resolve_engine(run, engine, checkpoint) == "onnx":
+        onnx_engine = OnnxEngine(run.onnx, threads)
+        task = onnx_engine.metadata.get(META_PREFIX + "task")
+        if task != "image":
+            raise RunError(f"{run.onnx}: holds a {task or 'foreign'!r} model, not an image classifier; "
+                           f"export the run again with `hardsight export {run.path}`")
+        return onnx_engine
+    from hardsight.predict import load_module
+
+    torch.set_num_threads(threads or os.cpu_count() or 1)
+    return TorchEngine(ClassProbabilities(load_module(run, checkpoint)))

@@ -42,7 +42,7 @@ def evaluate(run: str | Path, data: str | Path, batch_size: int = 64, engine: st
         engine: "onnx", "torch" or "auto" (ONNX Runtime when RUN/model.onnx is current), as in Predictor.
     """
     if RunFolder.open(run).load_config().task == "image":
-        return evaluate_image(run, data, batch_size)
+        return evaluate_image(run, data, batch_size, engine, threads)
     predictor = Predictor(run, batch_size=batch_size, engine=engine, threads=threads)
     cfg, labels = predictor.config, predictor.run.load_labels()
     files, skipped = read_text_labels(Path(data), labelling_of(cfg))
@@ -145,12 +145,13 @@ def _image_scores(predictor, items, multi_label: bool, thresholds: list[float] |
     return classification_metrics(truth, probs, predictor.classes, multi_label, thresholds), probs, truth
 
 
-def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64) -> ImageEvaluation:
+def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
+                   threads: int | None = None) -> ImageEvaluation:
     """Score an image run on class folders or a CSV; classes the model does not know are reported."""
     from hardsight.data.image import load_image_dataset
     from hardsight.predict_image import ImagePredictor
 
-    predictor = ImagePredictor(run, batch_size=batch_size)
+    predictor = ImagePredictor(run, batch_size=batch_size, engine=engine, threads=threads)
     cfg = predictor.config
     ds = load_image_dataset(Path(data), predictor.size, cfg.label_col, cfg.group_col, classes=predictor.classes,
                             workers=8, preprocess=predictor.preprocess)

@@ -1,9 +1,10 @@
 """`hardsight export RUN`: write RUN/model.onnx and prove it reads like the PyTorch checkpoint.
 
-The graph takes images (batch, channels, height, width) in [0, 1] (the model normalises them itself) and
-returns log-probabilities (batch, steps, classes). Batch is always dynamic; width is dynamic for readers
-that keep the aspect ratio (crnn), fixed for per-position readers (cnn). The charset, input contract and
-decoding settings are stored in the ONNX metadata, so model.onnx can be read without the checkpoint.
+The graph takes images (batch, channels, height, width) in [0, 1] (the model normalises them itself).
+Text readers return log-probabilities (batch, steps, classes); batch is always dynamic, width too for readers
+that keep the aspect ratio (crnn), fixed for per-position readers (cnn). Image classifiers return class
+probabilities (batch, classes), softmax or sigmoid inside the graph. The charset or classes, input contract
+and decoding settings are stored in the ONNX metadata, so model.onnx can be read without the checkpoint.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ from typing import Any
 import torch
 
 from hardsight.data.images import UnreadableImage, load_image
-from hardsight.engines import OnnxEngine, TorchEngine, TextDecoder, reader_metadata
+from hardsight.engines import (ClassProbabilities, OnnxEngine, TorchEngine, TextDecoder, classifier_metadata,
+                               reader_metadata)
 from hardsight.errors import HardsightError
 from hardsight.runs import RunFolder
 from hardsight.transforms import pad_batch, text_preprocess
 
 TOLERANCE = 1e-4  # largest allowed |p_torch - p_onnx| over every step and class
 OPSET = 18
-INPUT, OUTPUT = "images", "log_probs"
+INPUT = "images"
 
 
 class ExportError(HardsightError):
@@ -58,15 +60,16 @@ class ExportResult:
 
 def export(run: str | Path, checkpoint: str = "best", samples: int = 32, opset: int = OPSET,
            tolerance: float = TOLERANCE) -> ExportResult:
-    """Export a run's reader to RUN/model.onnx, checked against PyTorch on images of the run's own split."""
+    """Export a run's model to RUN/model.onnx, checked against PyTorch on images of the run's own split."""
     from hardsight.predict import load_module
 
     folder = RunFolder.open(run)
     task = folder.load_config().task
-    if task != "text":
-        raise ExportError(f"{folder.path}: ONNX export covers text readers so far; this {task!r} run predicts, "
-                          "evaluates, solves and serves with PyTorch (--engine torch)")
     module = load_module(folder, checkpoint)
+    if task == "image":
+        batches, source = sample_classifier_batches(folder, int(module.hparams.image_size), samples)
+        return export_classifier(module, folder.onnx, batches, classifier_metadata(module, folder.checkpoint(checkpoint)),
+                                 source=source, opset=opset, tolerance=tolerance)
     batches, source = sample_batches(folder, module.spec, samples)
     return export_reader(module, folder.onnx, batches, reader_metadata(module, folder.checkpoint(checkpoint)),
                          source=source, opset=opset, tolerance=tolerance)
@@ -78,21 +81,40 @@ def export_reader(module, path: Path, batches: list[torch.Tensor], metadata: dic
 
     A graph that fails the check is kept as `<path>.rejected` for inspection and ExportError is raised.
     """
-    start = time.perf_counter()
-    module = module.eval()
     keep_aspect = module.spec.keep_aspect
+    return _export_checked(module.eval(), path, batches, metadata, "log_probs", keep_aspect,
+                           lambda p: check_parity(module, p, batches, tolerance), source, opset,
+                           images_checked=sum(len(b) for b in batches[:2]),
+                           doc="hardsight text reader: images (B, C, H, W) in [0, 1] -> log_probs (B, T, K+1)")
+
+
+def export_classifier(module, path: Path, batches: list[torch.Tensor], metadata: dict[str, str] | None = None,
+                      source: str = "given", opset: int = OPSET, tolerance: float = TOLERANCE) -> ExportResult:
+    """Write `module` (an ImageClassifier) with its softmax/sigmoid to `path`, only if it passes the check."""
+    net = ClassProbabilities(module)
+    return _export_checked(net, path, batches, metadata, "probabilities", False,
+                           lambda p: check_classifier_parity(net, p, batches, tolerance), source, opset,
+                           images_checked=sum(len(b) for b in batches),
+                           doc="hardsight image classifier: images (B, 3, S, S) in [0, 1] -> probabilities (B, C)")
+
+
+def _export_checked(net, path: Path, batches: list[torch.Tensor], metadata: dict[str, str] | None, output: str,
+                    dynamic_width: bool, check, source: str, opset: int, images_checked: int,
+                    doc: str) -> ExportResult:
+    """Write to `<path>.partial`, check it, then move it into place; a failed check leaves `<path>.rejected`."""
+    start = time.perf_counter()
     partial = path.with_name(path.name + ".partial")
-    _write_graph(module, partial, batches[0], keep_aspect, opset)
-    _add_metadata(partial, metadata or {})
+    _write_graph(net, partial, batches[0], dynamic_width, opset, output)
+    _add_metadata(partial, metadata or {}, doc)
     try:
-        diff, decoded_equal = check_parity(module, partial, batches, tolerance)
+        diff, decoded_equal = check(partial)
     except ExportError:
         partial.replace(path.with_name(path.name + ".rejected"))
         raise
     partial.replace(path)
-    return ExportResult(path, opset, ["batch", "width"] if keep_aspect else ["batch"],
-                        [tuple(b.shape) for b in batches], sum(len(b) for b in batches[:2]), source, diff,
-                        decoded_equal, time.perf_counter() - start, path.stat().st_size / 1e6, metadata or {})
+    return ExportResult(path, opset, ["batch", "width"] if dynamic_width else ["batch"],
+                        [tuple(b.shape) for b in batches], images_checked, source, diff, decoded_equal,
+                        time.perf_counter() - start, path.stat().st_size / 1e6, metadata or {})
 
 
 def check_parity(module, onnx_path: Path, batches: list[torch.Tensor],
@@ -117,6 +139,57 @@ def check_parity(module, onnx_path: Path, batches: list[torch.Tensor],
                               f"{mismatches[0][0]!r} ({len(mismatches)} of {len(x)} images on input "
                               f"{tuple(x.shape)}); the graph is not exported")
     return worst, True
+
+
+def check_classifier_parity(net, onnx_path: Path, batches: list[torch.Tensor],
+                            tolerance: float = TOLERANCE) -> tuple[float, bool]:
+    """Max probability difference and equal top classes of PyTorch vs ONNX Runtime; ExportError past tolerance."""
+    torch_engine, onnx_engine = TorchEngine(net), OnnxEngine(onnx_path, threads=1)
+    worst = 0.0
+    for x in batches:
+        ref, out = torch_engine(x), onnx_engine(x)
+        if ref.shape != out.shape:
+            raise ExportError(f"{onnx_path}: output shape {tuple(out.shape)} for input {tuple(x.shape)}, "
+                              f"PyTorch gives {tuple(ref.shape)}; the graph did not keep its dynamic batch")
+        diff = float((ref - out).abs().max())
+        worst = max(worst, diff)
+        if diff > tolerance:
+            raise ExportError(f"{onnx_path}: max probability difference {diff:.2e} vs PyTorch on input "
+                              f"{tuple(x.shape)} is over the {tolerance:.0e} tolerance; the graph is not exported")
+        differ = int((ref.argmax(1) != out.argmax(1)).sum())
+        if differ:
+            raise ExportError(f"{onnx_path}: ONNX Runtime's top class differs from PyTorch's on {differ} of "
+                              f"{len(x)} images (input {tuple(x.shape)}); the graph is not exported")
+    return worst, True
+
+
+def sample_classifier_batches(run: RunFolder, size: int, n: int = 32, seed: int = 0) -> tuple[list[torch.Tensor], str]:
+    """Check inputs for a classifier: one image alone, then up to n-1 more, from the run's split (test first);
+    random images when fewer than 3 can be read."""
+    from hardsight.data.image import to_cached_tensor
+
+    try:
+        split = run.load_split()
+    except HardsightError:
+        split = {}
+    root = Path(split.get("root", "."))
+    # image splits list each example as its files (identical images merged); the first one stands for it
+    names = [entry[0] if isinstance(entry, list) else entry
+             for part in ("test", "val", "train") for entry in split.get(part, [])]
+    images: list[torch.Tensor] = []
+    for name in names[: 2 * n]:
+        if len(images) == n:
+            break
+        try:
+            images.append(to_cached_tensor(load_image(root / name, "RGB"), size).float() / 255.0)
+        except UnreadableImage:
+            continue
+    source = f"{len(images)} images of {run.split.name} ({root})"
+    if len(images) < 3:
+        gen = torch.Generator().manual_seed(seed)
+        images = [torch.rand(3, size, size, generator=gen) for _ in range(max(n, 3))]
+        source = f"{len(images)} random images (no readable files in {run.split})"
+    return [torch.stack(images[:1]), torch.stack(images[1:])], source
 
 
 def sample_batches(run: RunFolder, spec, n: int = 32, seed: int = 0) -> tuple[list[torch.Tensor], str]:
@@ -154,7 +227,7 @@ def sample_batches(run: RunFolder, spec, n: int = 32, seed: int = 0) -> tuple[li
     return batches, source
 
 
-def _write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, opset: int) -> None:
+def _write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, opset: int, output: str) -> None:
     """torch.export -> ONNX, one self-contained file (weights inside)."""
     from torch.export import Dim
 
@@ -170,19 +243,19 @@ def _write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, o
         with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (x,), str(path), dynamo=True, external_data=False, opset_version=opset,
-                              input_names=[INPUT], output_names=[OUTPUT], dynamic_shapes=(axes,))
+                              input_names=[INPUT], output_names=[output], dynamic_shapes=(axes,))
     except Exception as e:  # torch.export raises many types; all mean "this graph could not be written"
         raise ExportError(f"{path}: torch.onnx.export failed: {type(e).__name__}: {str(e).strip()[:500]}") from None
     finally:
         torch_log.setLevel(level)
 
 
-def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
+def _add_metadata(path: Path, metadata: dict[str, str], doc: str) -> None:
     import onnx
 
     model = onnx.load(str(path))
     del model.metadata_props[:]
     for key, value in metadata.items():
         model.metadata_props.add(key=key, value=value)
-    model.doc_string = "hardsight text reader: images (B, C, H, W) in [0, 1] -> log_probs (B, T, K+1)"
+    model.doc_string = doc
     onnx.save(model, str(path))

@@ -35,17 +35,18 @@ class ImagePrediction:
 
 
 class ImagePredictor:
-    """Load an image run once; `predict(paths)` / `predict_images(images)` give ImagePrediction per image."""
+    """Load an image run once; `predict(paths)` / `predict_images(images)` give ImagePrediction per image.
+
+    Args:
+        engine: "onnx" (ONNX Runtime on RUN/model.onnx), "torch" (the checkpoint), or "auto": ONNX Runtime
+            when model.onnx was exported from the checkpoint in use, PyTorch otherwise.
+    """
 
     task = "image"
 
     def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
                  engine: str = "auto", top_k: int = 3, preprocess=None):
-        from hardsight.errors import ConfigError
-        from hardsight.predict import load_module
-
-        if engine == "onnx":
-            raise ConfigError(f"{run}: ONNX inference is available for text readers only so far; use --engine torch")
+        from hardsight.engines import load_classifier_engine
 
         self.run = RunFolder.open(run)
         self.config = self.run.load_config()
@@ -59,29 +60,34 @@ class ImagePredictor:
         # a face run crops (and finds landmarks) as it did in training
         self.preprocess = preprocess or face_preprocess(self.config, self.run.path)
         self.batch_size, self.top_k = batch_size, top_k
-        torch.set_num_threads(threads or os.cpu_count() or 1)
-        self.module = load_module(self.run, checkpoint)
-        self.engine = "torch"
+        self.forward = load_classifier_engine(self.run, engine, checkpoint, threads)
 
-    @torch.inference_mode()
-    def probabilities(self, images: list[torch.Tensor]) -> np.ndarray:
+    @property
+    def engine(self) -> str:
+        """The engine in use after `auto` was resolved: "onnx" or "torch"."""
+        return self.forward.name
+
+    def probabilities(self, images: list[torch.Tensor], batch_size: int | None = None) -> np.ndarray:
         """Cached uint8 tensors (3, S, S) -> (N, C) probabilities."""
-        out = []
-        for i in range(0, len(images), self.batch_size):
-            x = torch.stack(images[i:i + self.batch_size]).float() / 255.0
-            out.append(self.module.probabilities(self.module(x)).float().numpy())
+        out, step = [], batch_size or self.batch_size
+        for i in range(0, len(images), step):
+            x = torch.stack(images[i:i + step]).float() / 255.0
+            out.append(self.forward(x).float().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
 
-    def predict(self, paths: Iterable[str | Path]) -> list[ImagePrediction]:
+    def predict(self, paths: Iterable[str | Path], batch_size: int | None = None) -> list[ImagePrediction]:
+        """Files, folders (recursively) or globs; an unreadable file gets a result with `error` set."""
         files = expand_paths(paths)
-        return self._predict([str(f) for f in files], files, lambda p: load_image(p, "RGB"))
+        return self._predict([str(f) for f in files], files, lambda p: load_image(p, "RGB"), batch_size)
 
-    def predict_images(self, images: list[Image.Image | bytes], names: list[str] | None = None) -> list[ImagePrediction]:
+    def predict_images(self, images: list[Image.Image | bytes], names: list[str] | None = None,
+                       batch_size: int | None = None) -> list[ImagePrediction]:
+        """Decoded PIL images or encoded bytes (e.g. an upload); `names` label the results."""
         names = names or [f"image-{i}" for i in range(len(images))]
         return self._predict(names, images, lambda im: to_mode(im, "RGB") if isinstance(im, Image.Image)
-                             else load_image(io.BytesIO(im), "RGB"))
+                             else load_image(io.BytesIO(im), "RGB"), batch_size)
 
-    def _predict(self, names: list[str], items: list, load) -> list[ImagePrediction]:
+    def _predict(self, names: list[str], items: list, load, batch_size: int | None = None) -> list[ImagePrediction]:
         def decode(item):
             try:
                 im = load(item)
@@ -95,7 +101,7 @@ class ImagePredictor:
 
         decoded = parallel_map(decode, items, workers=min(8, os.cpu_count() or 1), progress="reading images")
         ok = [i for i, (t, _) in enumerate(decoded) if t is not None]
-        probs = self.probabilities([decoded[i][0] for i in ok])
+        probs = self.probabilities([decoded[i][0] for i in ok], batch_size)
         results = [ImagePrediction(n, "", {}, error=err) for n, (_, err) in zip(names, decoded)]
         for i, p in zip(ok, probs):
             results[i] = self._result(names[i], p)

@@ -37,8 +37,11 @@ def image_server(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "colours"
     train(TrainConfig(task="image", data=str(data), out=str(run), model="compact", epochs=2, image_size=32,
                       batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)
+    from hardsight.export import export
+
+    export(run)  # served on ONNX Runtime, as a shipped classifier would be
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(ServeSettings(runs=(run,), max_batch=8, threads=1)),
+    srv = uvicorn.Server(uvicorn.Config(create_app(ServeSettings(runs=(run,), max_batch=8, threads=1, engine="onnx")),
                                         host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -55,6 +58,7 @@ def test_classify_answers_labels_and_probabilities(image_server):
     r = image_server.post("/v1/classify", files=[("files", ("a.png", _png((200, 40, 40)), "image/png")),
                                                  ("files", ("b.png", _png((40, 60, 200)), "image/png"))])
     assert r.status_code == 200, r.text
+    assert r.json()["engine"] == "onnx"
     results = r.json()["results"]
     assert [x["file"] for x in results] == ["a.png", "b.png"]
     assert all(set(x["probabilities"]) == {"blue", "red"} for x in results)

@@ -19,7 +19,7 @@ def export(
     samples: Annotated[int, typer.Option(help="Images of the run's split compared between PyTorch and ONNX.")] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Export the reader to RUN/model.onnx (dynamic batch and width) and check it reads like PyTorch."""
+    """Export the model to RUN/model.onnx (dynamic batch, and width for crnn readers) and check it against PyTorch."""
     from hardsight.export import export as run_export
 
     result = run_export(run, checkpoint=checkpoint, samples=samples)
@@ -28,5 +28,5 @@ def export(
         return
     console.print(f"[green]wrote {result.path}[/green] ({result.size_mb:.1f} MB, opset {result.opset}, dynamic "
                   f"{' and '.join(result.dynamic_axes)}): {result.images_checked} images on "
-                  f"{len(result.shapes_checked)} input shapes read the same as PyTorch, max probability "
+                  f"{len(result.shapes_checked)} input shapes give the same answers as PyTorch, max probability "
                   f"difference {result.max_prob_diff:.1e}")

@@ -19,6 +19,8 @@ def solve(
     grid: Annotated[str, typer.Option(help="auto (tells 3x3 from 4x4), or ROWSxCOLS like 3x3.")] = "auto",
     threshold: Annotated[Optional[float], typer.Option(help="Probability a cell needs (default: the run's).")] = None,
     annotate: Annotated[Optional[Path], typer.Option(help="Write the grid with chosen cells marked.")] = None,
+    engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: all cores).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: target, selected, positions, scores.")] = False,
 ) -> None:
     """Which cells of a grid CAPTCHA show the target."""
@@ -26,7 +28,7 @@ def solve(
     from hardsight.grid import annotate as draw_solution, print_solution, solve as solve_grid
     from hardsight.predict import Predictor
 
-    classifier = Predictor(run)
+    classifier = Predictor(run, engine=engine, threads=threads)
     if getattr(classifier, "task", "image") == "text":
         raise RunError(f"{run} is a text reader; solve needs an image classifier run (hardsight train image)")
     solution = solve_grid(classifier, image, target, grid=grid, threshold=threshold)

@@ -86,9 +86,8 @@ class ImageHandler:
     def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel:
         from hardsight.predict_image import ImagePredictor
 
-        if settings.engine == "onnx":
-            raise ConfigError(f"{run.path}: image classifiers are served with PyTorch; use --engine auto or torch")
-        predictor = ImagePredictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads)
+        predictor = ImagePredictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads,
+                                   engine=settings.engine)
 
         def classify(items: list[tuple[str, Image.Image]]):
             return predictor.predict_images([im for _, im in items], [n for n, _ in items])
