@@ -1,7 +1,9 @@
 """reCAPTCHA tiles benchmark: the default CPU classifier, trained from scratch, and the grid solver.
 
 Trains `compact` on `../shared/data/recaptcha_tiles` with a seeded, duplicate-aware split (85% train
-of which a tenth is validation, 15% test); reports accuracy, macro-F1, per-class F1, training minutes
+of which a tenth is validation, 15% test), with the settings that suit a 30-minute CPU budget: square-root class
+weights (the 43:1 tail is lifted without giving up top-1 accuracy on cars), light augmentation (crops of at
+least 60% of the tile: the object often sits in a corner) and label smoothing 0.05; reports accuracy, macro-F1, per-class F1, training minutes
 and ms per tile on the test split on PyTorch and on ONNX Runtime (after `hardsight export`, with the
 largest probability difference between the engines); then the solve rate on 200 synthetic 3x3 grids assembled from test
 tiles (target in 1 to 4 cells; solved = exactly the right cells, grid size detected automatically),
@@ -65,7 +67,8 @@ def main() -> None:
         result = hardsight.train(hardsight.TrainConfig(
             task="image", data=str(args.data), out=str(run), model="compact", seed=args.seed,
             split=(0.765, 0.085, 0.15), epochs=args.epochs, max_minutes=args.max_minutes, batch_size=64, lr=3e-3,
-            weight_decay=5e-4, image_size=64))
+            weight_decay=5e-4, image_size=64, class_weights="sqrt", label_smoothing=0.05, augment=0.6,
+            min_scale=0.6))
         minutes = result.minutes
     cfg = RunFolder.open(run).load_config()
     data = prepare_image_data(cfg, RunFolder.open(run).load_split(), RunFolder.open(run).load_labels())

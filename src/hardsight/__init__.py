@@ -36,8 +36,12 @@ def __getattr__(name: str):
         from hardsight.data.balance import balance
 
         return balance
+    if name == "tune":
+        from hardsight.tuning import tune
+
+        return tune
     raise AttributeError(f"module 'hardsight' has no attribute {name!r}")
 
 
 __all__ = ["ConfigError", "DataError", "HardsightError", "InputSpec", "Predictor", "RunError", "TrainConfig",
-           "balance", "evaluate", "inspect_dataset", "load_config", "solve", "train"]
+           "balance", "evaluate", "inspect_dataset", "load_config", "solve", "train", "tune"]

@@ -43,13 +43,27 @@ class EpochMetricsCSV(Callback):
 class SessionTimer(Timer):
     """Lightning's Timer, but `--max-minutes` budgets this session: a resumed run gets its full budget again."""
 
+    _rank0_used: float | None = None  # under DDP: rank 0's share, so every rank anneals the LR alike
+
     def load_state_dict(self, state_dict: dict) -> None:
         pass
 
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        super().on_train_start(trainer, module)
+        self._rank0_used = 0.0 if trainer.world_size > 1 else None
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args, **kwargs) -> None:
+        if self._rank0_used is not None and self._duration:  # clocks differ a little; LRs must not
+            self._rank0_used = float(trainer.strategy.broadcast(self._own_fraction()))
+        super().on_train_batch_end(trainer, *args, **kwargs)
+
     def fraction_used(self) -> float:
-        """Share of the budget spent this session (0 without a budget)."""
+        """Share of the budget spent this session (0 without a budget); under DDP rank 0's, as of the last step."""
         if not self._duration:
             return 0.0
+        return self._own_fraction() if self._rank0_used is None else self._rank0_used
+
+    def _own_fraction(self) -> float:
         return min(1.0, self.time_elapsed("train") / self._duration)
 
     @property

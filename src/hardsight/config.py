@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import types
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +40,8 @@ class TrainConfig:
     data: str
     out: str | None = None
     model: str | None = None  # None: crnn for text, compact for image
+    model_args: dict[str, Any] = field(default_factory=dict)  # to the model builder (compact: activation, blocks,
+    # filters, convs_per_block, dense_layers, dense_units, dropout; timm models: create_model kwargs)
     # labelling (text)
     label_pattern: str | None = None  # regex on the file stem; group 1 (or `label`) is the text
     lowercase: bool = False
@@ -58,6 +61,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     schedule: Literal["onecycle", "plateau"] = "onecycle"
+    optimizer: Literal["adamw", "adam", "sgd", "rmsprop"] = "adamw"  # sgd: momentum 0.9, Nesterov
     patience: int = 25  # early stopping, in epochs without a better validation score
     augment: float = 1.0  # augmentation strength; 0 turns it off
     seed: int = 0
@@ -69,15 +73,22 @@ class TrainConfig:
     label_col: str = "label"
     group_col: str | None = None  # CSV column whose groups never span two splits (e.g. a person)
     extra_labels: str | None = None  # label-correction CSV (file,label) adding labels to files
-    class_weights: Literal["balanced", "none"] = "balanced"
+    class_weights: Literal["balanced", "sqrt", "none"] = "balanced"
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     label_smoothing: float = 0.1
+    loss: Literal["ce", "focal"] = "ce"  # focal: cross-entropy scaled by (1 - p)^2, for hard or rare classes
     mixup: float = 0.0  # MixUp/CutMix Beta alpha; 0 turns it off
     min_scale: float = 0.35  # RandomResizedCrop's smallest crop
     pretrained: bool = False
     freeze: bool = False
     lr_find: bool = False  # replace lr by Lightning's LR-finder suggestion before training
     save_every_epoch: bool = False
+    # hardware and logs: Lightning's Trainer arguments (DDP over several processes, GPUs or nodes)
+    accelerator: Literal["auto", "cpu", "gpu"] = "auto"
+    devices: int = 1  # processes (GPUs, or CPU processes) per node
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto, ddp, ddp_spawn, ... (any Lightning strategy name)
+    logger: Literal["csv", "tensorboard"] = "csv"  # metrics.csv is always written; tensorboard adds RUN/tensorboard/
     # faces (image task): landmarks -> aligned crop before caching; occluders drawn on the crop while training
     faces: bool = False
     landmarks: str | None = None  # folder of <stem>_lnd.npy; faces without one are detected
@@ -99,8 +110,19 @@ class TrainConfig:
             raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
+        if self.model_args is None:
+            object.__setattr__(self, "model_args", {})
+        if not isinstance(self.model_args, dict) or not all(isinstance(k, str) for k in self.model_args):
+            raise ConfigError(f"model_args must be a mapping of names to values, got {self.model_args!r}")
+        for name, choices in _literal_choices().items():  # every Literal setting, e.g. optimizer, loss, logger
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
+        if self.loss != "ce" and self.task == "text":
+            raise ConfigError(f"loss {self.loss!r} is for the image task; text readers train on CTC or "
+                              "per-position cross-entropy")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        self._check_hardware()
         if not 0 <= self.occlusion_prob <= 1:
             raise ConfigError(f"occlusion_prob must be in [0, 1], got {self.occlusion_prob}")
         if self.occlusion_prob > 0 or self.occluder:
@@ -110,6 +132,24 @@ class TrainConfig:
                 raise ConfigError("occlusion_prob needs an occluder (--occluder vr-headset, ...)")
             if get_occluder(self.occluder).needs_landmarks and not self.faces:
                 raise ConfigError(f"the {self.occluder!r} occluder is drawn from face landmarks; add --faces")
+
+    def _check_hardware(self) -> None:
+        """devices, num_nodes and strategy, with the valid choices in each error."""
+        for name in ("devices", "num_nodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a whole number, at least 1, got {value!r}")
+        if self.strategy != "auto":
+            from lightning.pytorch.strategies import StrategyRegistry
+
+            known = ["auto", *StrategyRegistry.available_strategies()]
+            if self.strategy not in known:
+                near = difflib.get_close_matches(str(self.strategy), known, n=3)
+                raise ConfigError(f"unknown strategy {self.strategy!r}; close: {near} (any Lightning strategy name: "
+                                  "auto, ddp, ddp_spawn, fsdp, ...)")
+        if self.lr_find and self.devices * self.num_nodes > 1:
+            raise ConfigError("the LR finder (--lr auto) runs in one process: find the rate with `hardsight lr-find`, "
+                              "then train on several devices with --lr RATE")
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -132,6 +172,14 @@ class TrainConfig:
             return cls(**values)
         except TypeError as e:
             raise ConfigError(f"{source}: {e}") from None
+
+
+@functools.cache
+def _literal_choices() -> dict[str, tuple]:
+    """The allowed values of each Literal-typed TrainConfig setting."""
+    hints = typing.get_type_hints(TrainConfig)
+    return {f.name: typing.get_args(hints[f.name]) for f in fields(TrainConfig)
+            if typing.get_origin(hints[f.name]) is Literal}
 
 
 def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:

@@ -92,7 +92,17 @@ def finish_text_run(run: RunFolder, data: TextData, minutes: float, stopped_by: 
         [{"file": f, "label": r, "text": p, "confidence": round(c, 6)}
          for f, r, p, c in zip(ev.files, ev.references, ev.predictions, ev.confidences)], indent=1))
     write_text_report(run, data, ev.metrics, minutes, stopped_by, epochs, curves is not None)
+    write_test_metrics(run, ev.metrics, minutes, stopped_by, epochs)
     return ev.metrics
+
+
+def write_test_metrics(run: RunFolder, m, minutes: float, stopped_by: str, epochs: int) -> None:
+    """test_metrics.json: the report's numbers for machines (`hardsight runs`); metrics None without a test split."""
+    from hardsight.runs import _write_json
+
+    _write_json(run.test_metrics, {"split": "test", "checkpoint": "best", "epochs": epochs,
+                                   "minutes": round(minutes, 3), "stopped_by": stopped_by,
+                                   "metrics": m.to_json() if m is not None else None})
 
 
 def write_text_report(run: RunFolder, data: TextData, m: TextMetrics, minutes: float, stopped_by: str,
@@ -182,6 +192,7 @@ def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epoc
     if m and m.confusion:
         plots.confusion_matrix(m.confusion, data.classes, run.plots / "confusion.png")
     write_image_report(run, data, m, thresholds, minutes, stopped_by, epochs, curves is not None)
+    write_test_metrics(run, m, minutes, stopped_by, epochs)
     return m
 
 

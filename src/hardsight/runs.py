@@ -68,11 +68,15 @@ class RunFolder:
     def env(self) -> Path:
         return self.path / "env.json"
 
+    @property
+    def test_metrics(self) -> Path:
+        return self.path / "test_metrics.json"
+
     # -- creating ---------------------------------------------------------------------------
     @classmethod
     def create(cls, out: str | Path | None, task: str, model: str, root: Path = Path("runs")) -> RunFolder:
         """A new, empty run folder; never reuses one that holds anything."""
-        path = Path(out) if out else _next_free(root / task / model)
+        path = cls.planned(out, task, model, root)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise RunError(f"{path} already exists and is not empty: pass --resume to continue that run, "
                            "or choose another --out")
@@ -80,6 +84,11 @@ class RunFolder:
         run.checkpoints.mkdir(parents=True, exist_ok=True)
         run.plots.mkdir(exist_ok=True)
         return run
+
+    @staticmethod
+    def planned(out: str | Path | None, task: str, model: str, root: Path = Path("runs")) -> Path:
+        """The folder `create` would make now: `out`, else the next free runs/TASK/MODEL-N."""
+        return Path(out) if out else _next_free(root / task / model)
 
     def write_start(self, cfg: TrainConfig, labels: dict[str, Any], split: dict[str, Any]) -> None:
         save_config(cfg, self.config)

@@ -73,7 +73,8 @@ class StudyConfig:
                            pretrained=self.pretrained, image_size=self.image_size, epochs=self.epochs, max_minutes=self.max_minutes,
                            batch_size=self.batch_size, lr=self.lr, weight_decay=5e-4, split=tuple(self.split),
                            seed=self.seed, label_col=self.label_col, group_col=self.group_col, faces=True,
-                           landmarks=self.landmarks, face_detector=self.face_detector, min_scale=0.6, patience=15)
+                           landmarks=self.landmarks, face_detector=self.face_detector, min_scale=0.6,
+                           patience=max(15, self.epochs // 2))  # a 10% val split is noisy: do not stop on it early
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -15,6 +15,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
+from hardsight import distributed
 from hardsight.callbacks import EpochMetricsCSV, SaveOnInterrupt, SessionTimer
 from hardsight.config import TrainConfig
 from hardsight.console import console
@@ -23,6 +24,7 @@ from hardsight.data.image_data import ImageData, ImageDataModule, prepare_image_
 from hardsight.data.text_data import TextData, prepare_text_data
 from hardsight.data.text_dataset import TextDataModule
 from hardsight.errors import RunError
+from hardsight.experiment_log import hparam_metrics, log_hparams, make_logger
 from hardsight.metrics import ClassificationMetrics, TextMetrics
 from hardsight.runs import RunFolder
 from hardsight.tasks import ImageClassifier, TextReader
@@ -33,7 +35,7 @@ MONITOR = "val/objective"  # lower is better: CER (text) or 1 - macro-F1 (image)
 @dataclass(frozen=True)
 class TrainResult:
     run: RunFolder
-    test: TextMetrics | ClassificationMetrics
+    test: TextMetrics | ClassificationMetrics | None  # None on ranks other than 0, and without a test split
     minutes: float
     stopped_by: str  # "early stopping", "time budget", "max epochs" or "interrupted"
     epochs: int
@@ -50,34 +52,36 @@ def quiet_lightning() -> None:
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, preprocess=None,
-          prepared: ImageData | None = None) -> TrainResult:
+          prepared: ImageData | None = None, extra_callbacks: list | None = None) -> TrainResult:
     """Train from `cfg` into a new run folder (or continue `cfg.out` when resuming).
 
     Args:
         preprocess: image tasks only, `(path, PIL image) -> PIL image` applied before caching (e.g. a face crop);
             with `cfg.faces` and none given, the face stage (landmarks, aligned crop).
         prepared: image tasks only, items already read and split (the occlusion study builds its conditions so).
+        extra_callbacks: more Lightning callbacks (`hardsight tune` reports each epoch to its trial so).
     """
     quiet_lightning()
-    torch.set_num_threads(os.cpu_count() or 1)
+    distributed.quiet_other_ranks()
+    torch.set_num_threads(distributed.threads_per_process(cfg.devices))
     saved_split = saved_labels = ckpt = None
     if resume:
         if not cfg.out:
             raise RunError("--resume needs --out naming the run folder to continue")
         run = RunFolder.open(cfg.out)
-        cfg = run.load_config().replace(epochs=cfg.epochs, max_minutes=cfg.max_minutes)
+        cfg = run.load_config().replace(epochs=cfg.epochs, max_minutes=cfg.max_minutes, accelerator=cfg.accelerator,
+                                        devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy,
+                                        logger=cfg.logger)  # this session's hardware and logs
         saved_split, saved_labels, ckpt = run.load_split(), run.load_labels(), run.checkpoint("resume")
     from hardsight.faces.stage import RUN_LANDMARKS, face_preprocess
 
     preprocess = preprocess or face_preprocess(cfg, Path(cfg.out) if resume else None)
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # before the model exists: its init is seeded too
     data, labels, module, dm = assemble(cfg, saved_split, saved_labels, preprocess, prepared)
-    if not resume:
-        run = RunFolder.create(cfg.out, cfg.task, cfg.model)
+    out_given = bool(cfg.out)
+    if not resume:  # the same path on every rank; rank 0 creates it once the Trainer knows the ranks
+        run = RunFolder(distributed.planned_run_path(cfg.out, cfg.task, cfg.model))
         cfg = cfg.replace(out=str(run.path))
-        run.write_start(cfg, labels, data.split_json(cfg.seed))
-        if hasattr(preprocess, "save_cache"):  # a face run keeps its landmarks, for predict and --resume
-            preprocess.save_cache(run.path / RUN_LANDMARKS)
 
     show_bar = sys.stderr.isatty() if progress is None else progress
     early = EarlyStopping(MONITOR, patience=cfg.patience, mode="min")
@@ -87,20 +91,33 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
                         enable_version_counter=False),
         SaveOnInterrupt(run.interrupted), early, timer, EpochMetricsCSV(run.metrics, echo=not show_bar),
     ] + ([RichProgressBar(leave=False)] if show_bar else [])
+    callbacks += list(extra_callbacks or [])
     if cfg.save_every_epoch:
         callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, filename="epoch-{epoch:03d}", save_top_k=-1,
                                          every_n_epochs=1, enable_version_counter=False))
-    trainer = L.Trainer(max_epochs=cfg.epochs, accelerator="auto", devices=1, logger=False, callbacks=callbacks,
-                        enable_progress_bar=show_bar, enable_model_summary=False, num_sanity_val_steps=0,
-                        deterministic="warn", default_root_dir=run.path, log_every_n_steps=10,
+    trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
+                        num_nodes=cfg.num_nodes, strategy=cfg.strategy, logger=make_logger(cfg, run),
+                        callbacks=callbacks, enable_progress_bar=show_bar, enable_model_summary=False,
+                        num_sanity_val_steps=0, deterministic="warn", default_root_dir=run.path, log_every_n_steps=10,
                         gradient_clip_val=5.0)
+    distributed.check_launch(trainer, out_given)
+    if trainer.is_global_zero:  # the only writer of the run folder
+        if not resume:
+            run = RunFolder.create(run.path, cfg.task, cfg.model)
+            run.write_start(cfg, labels, data.split_json(cfg.seed))
+            if hasattr(preprocess, "save_cache"):  # a face run keeps its landmarks, for predict and --resume
+                preprocess.save_cache(run.path / RUN_LANDMARKS)
+        distributed.mark_run_folder(trainer, run)
+    else:
+        distributed.join_run_folder(trainer, run, data.split_json(cfg.seed), wait=not resume)
     if cfg.lr_find and ckpt is None:
         cfg = _find_lr(trainer, module, dm, cfg, run)
     params = sum(p.numel() for p in module.parameters())
     console.print(f"[bold]training[/bold] {cfg.model} ({params / 1e6:.2f}M parameters) into {run.path}"
                   + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else ""))
     start = time.monotonic()
-    trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt)} if ckpt else {}))
+    with distributed.sharing_run_folder(run):  # Lightning may start the other ranks from this command line
+        trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt)} if ckpt else {}))
     minutes = (time.monotonic() - start) / 60
     if trainer.interrupted:
         stopped = "interrupted"
@@ -111,10 +128,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     else:
         stopped = "max epochs"
 
+    if not trainer.is_global_zero:  # rank 0 scores the test split and writes the report
+        return TrainResult(run, None, minutes, stopped, trainer.current_epoch, data.skipped)
     from hardsight.evaluation import finish_image_run, finish_text_run
 
     finish = finish_text_run if cfg.task == "text" else finish_image_run
     test = finish(run, data, minutes, stopped, trainer.current_epoch)
+    log_hparams(trainer, cfg, hparam_metrics(trainer.checkpoint_callback.best_model_score, test))
     return TrainResult(run, test, minutes, stopped, trainer.current_epoch, data.skipped)
 
 
@@ -126,7 +146,8 @@ def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: di
         _print_data_summary(data)
         labels = data.labels_json()
         module = TextReader(cfg.model, data.charset, labels["input"], data.max_length, lr=cfg.lr,
-                            weight_decay=cfg.weight_decay, schedule=cfg.schedule, beam_width=cfg.beam_width)
+                            weight_decay=cfg.weight_decay, schedule=cfg.schedule, beam_width=cfg.beam_width,
+                            optimizer=cfg.optimizer, model_args=cfg.model_args)
         dm = TextDataModule(data.samples["train"], data.samples["val"], data.samples["test"], data.spec,
                             batch_size=cfg.batch_size, augment=cfg.augment, workers=cfg.workers, seed=cfg.seed)
         return data, labels, module, dm
@@ -137,7 +158,7 @@ def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: di
     module = ImageClassifier(cfg.model, data.classes, cfg.image_size, cfg.multi_label,
                              data.class_weights(cfg.class_weights), cfg.label_smoothing, cfg.mixup, lr=cfg.lr,
                              weight_decay=cfg.weight_decay, schedule=cfg.schedule, pretrained=cfg.pretrained,
-                             freeze=cfg.freeze)
+                             freeze=cfg.freeze, optimizer=cfg.optimizer, loss=cfg.loss, model_args=cfg.model_args)
     return data, data.labels_json(cfg), module, ImageDataModule(data, cfg)
 
 

@@ -24,11 +24,38 @@ def _split(value: str | None) -> tuple[float, float, float] | None:
     return parts  # type: ignore[return-value]
 
 
+# hardware and logs, shared by every task (DDP: --devices N --strategy ddp; torchrun/SLURM start ranks themselves)
+Accelerator = Annotated[Optional[str], typer.Option(help="auto, cpu or gpu.")]
+Devices = Annotated[Optional[int], typer.Option(help="Processes per node (GPUs, or CPU processes); >1 trains with DDP.")]
+NumNodes = Annotated[Optional[int], typer.Option(help="Machines (launched by torchrun or SLURM; needs --out).")]
+Strategy = Annotated[Optional[str], typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")]
+Logger = Annotated[Optional[str], typer.Option(help="csv (metrics.csv), or tensorboard (also RUN/tensorboard/).")]
+# what `hardsight tune` searches
+Optimizer = Annotated[Optional[str], typer.Option(help="adamw (default), adam, sgd (Nesterov, momentum 0.9) or rmsprop.")]
+ModelArgs = Annotated[Optional[list[str]], typer.Option("--model-arg", help="Model option KEY=VALUE, repeatable (compact: "
+                      "activation, blocks, filters, convs_per_block, dense_layers, dense_units, dropout).")]
+IMAGE_DEFAULTS = {"batch_size": 64, "weight_decay": 5e-4}  # under --config and the flags; others are TrainConfig's
+
+
+def key_values(pairs: list[str] | None, option: str) -> dict:
+    """KEY=VALUE pairs, values read as YAML (numbers, true/false, lists)."""
+    import yaml
+
+    out = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise typer.BadParameter(f"{option} {pair!r}: expected KEY=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 @app.command()
 def text(
     data: Annotated[Path, typer.Argument(help="Folder of images named by their text, or a CSV (file,label).")],
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/text/<model>-N).")] = None,
-    model: Annotated[str, typer.Option(help="crnn (CTC, any length), crnn_large, or cnn (one softmax per position).")] = "crnn",
+    model: Annotated[Optional[str], typer.Option(help="crnn (default; CTC, any length), crnn_large, or cnn (one softmax "
+                                                      "per position).")] = None,
     label_pattern: Annotated[Optional[str], typer.Option(help=r"Regex on the file stem, e.g. '(.+)-\d+$'.")] = None,
     lowercase: Annotated[bool, typer.Option(help="Fold labels to lower case.")] = False,
     charset: Annotated[Optional[str], typer.Option(help="Allowed characters (default: inferred from labels).")] = None,
@@ -45,6 +72,13 @@ def text(
     height: Annotated[Optional[int], typer.Option(help="Input height in pixels (multiple of 16 for crnn).")] = None,
     beam_width: Annotated[Optional[int], typer.Option(help="CTC beam width (1 = greedy).")] = None,
     augment: Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")] = None,
+    optimizer: Optimizer = None,
+    model_arg: ModelArgs = None,
+    accelerator: Accelerator = None,
+    devices: Devices = None,
+    num_nodes: NumNodes = None,
+    strategy: Strategy = None,
+    logger: Logger = None,
     config: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="YAML of settings; flags override it.")] = None,
 ) -> None:
     """Train a text-CAPTCHA reader."""
@@ -55,7 +89,9 @@ def text(
                  lowercase=lowercase or None, charset=charset, epochs=epochs, max_minutes=max_minutes, seed=seed,
                  val_dir=str(val_dir) if val_dir else None, test_dir=str(test_dir) if test_dir else None,
                  split=_split(split), batch_size=batch_size, lr=lr, schedule=schedule, height=height,
-                 beam_width=beam_width, augment=augment)
+                 beam_width=beam_width, augment=augment, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
+                 strategy=strategy, logger=logger, optimizer=optimizer,
+                 model_args=key_values(model_arg, "--model-arg") or None)
     result = run_training(_config("text", flags, config), resume=resume)
     print_train_result(result)
     console.print(f"run folder: [bold]{result.run.path}[/bold]")
@@ -66,23 +102,24 @@ def image(
     data: Annotated[Path, typer.Argument(help="Class folders (DATA/<class>/*.jpg), a CSV (file,label[,group]), "
                                               "or a folder holding labels.csv and images/.")],
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/image/<model>-N).")] = None,
-    model: Annotated[str, typer.Option(help="compact (CPU default), compact_wide, or any timm model name.")] = "compact",
+    model: Annotated[Optional[str], typer.Option(help="compact (CPU default), compact_wide, or any timm model name.")] = None,
     pretrained: Annotated[bool, typer.Option(help="Start from ImageNet weights (timm models; needs the network).")] = False,
     freeze: Annotated[bool, typer.Option(help="Fine-tune only the last stage and the head.")] = False,
     multi_label: Annotated[bool, typer.Option(help="Sigmoid outputs with per-class thresholds tuned on validation.")] = False,
-    label_col: Annotated[str, typer.Option(help="CSV column with the label(s); ';' separates several.")] = "label",
+    label_col: Annotated[Optional[str], typer.Option(help="CSV column with the label(s) (default `label`); ';' "
+                                                         "separates several.")] = None,
     group_col: Annotated[Optional[str], typer.Option(help="CSV column whose groups never span two splits.")] = None,
     extra_labels: Annotated[Optional[Path], typer.Option(help="CSV (file,label) adding labels to files.")] = None,
-    class_weights: Annotated[str, typer.Option(help="balanced or none.")] = "balanced",
-    sampler: Annotated[str, typer.Option(help="shuffle, or balanced (oversample rare classes).")] = "shuffle",
-    image_size: Annotated[int, typer.Option(help="Square input side in pixels.")] = 64,
+    class_weights: Annotated[Optional[str], typer.Option(help="balanced (default), sqrt (square root of balanced) or none.")] = None,
+    sampler: Annotated[Optional[str], typer.Option(help="shuffle (default), or balanced (oversample rare classes).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (default 64).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Most epochs; early stopping may end sooner.")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget; the run folder is complete anyway.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for split, init and augmentation.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
     split: Annotated[Optional[str], typer.Option(help="train,val,test fractions (default 0.8,0.1,0.1).")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 64,
-    lr: Annotated[str, typer.Option(help="Peak learning rate, or 'auto' for the LR finder.")] = "3e-3",
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default 64).")] = None,
+    lr: Annotated[Optional[str], typer.Option(help="Peak learning rate (default 3e-3), or 'auto' for the LR finder.")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing.")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="MixUp/CutMix Beta alpha (0 = off).")] = None,
     augment: Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")] = None,
@@ -94,15 +131,23 @@ def image(
     face_detector: Annotated[Optional[str], typer.Option(help="hog (fast) or cnn (more poses, slower).")] = None,
     occluder: Annotated[Optional[str], typer.Option(help="vr-headset, lower-face, eyes-bar or random-patch.")] = None,
     occlusion_prob: Annotated[Optional[float], typer.Option(help="Chance a training face is occluded (online).")] = None,
+    optimizer: Optimizer = None,
+    loss: Annotated[Optional[str], typer.Option(help="ce (default), or focal (down-weights easy examples).")] = None,
+    model_arg: ModelArgs = None,
+    accelerator: Accelerator = None,
+    devices: Devices = None,
+    num_nodes: NumNodes = None,
+    strategy: Strategy = None,
+    logger: Logger = None,
     config: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="YAML of settings; flags override it.")] = None,
 ) -> None:
     """Train an image classifier (CAPTCHA tiles, faces, any classes)."""
     from hardsight import train as run_training
     from hardsight.cli.summary import print_train_result
 
-    auto = lr.strip().lower() == "auto"
+    auto = lr is not None and lr.strip().lower() == "auto"
     try:
-        lr_value = None if auto else float(lr)
+        lr_value = None if auto or lr is None else float(lr)
     except ValueError:
         raise typer.BadParameter(f"--lr {lr!r}: a number or 'auto'") from None
     flags = dict(data=str(data), out=str(out) if out else None, model=model, pretrained=pretrained or None,
@@ -111,17 +156,31 @@ def image(
                  sampler=sampler, image_size=image_size, epochs=epochs, max_minutes=max_minutes, seed=seed,
                  split=_split(split), batch_size=batch_size, lr=lr_value, lr_find=auto or None,
                  label_smoothing=label_smoothing, mixup=mixup, augment=augment, workers=workers,
-                 save_every_epoch=save_every_epoch or None, weight_decay=5e-4, faces=faces or None,
+                 save_every_epoch=save_every_epoch or None, faces=faces or None,
                  landmarks=str(landmarks) if landmarks else None, face_detector=face_detector, occluder=occluder,
-                 occlusion_prob=occlusion_prob)
-    result = run_training(_config("image", flags, config), resume=resume)
+                 occlusion_prob=occlusion_prob, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
+                 strategy=strategy, logger=logger, optimizer=optimizer, loss=loss,
+                 model_args=key_values(model_arg, "--model-arg") or None)
+    result = run_training(_config("image", flags, config, IMAGE_DEFAULTS), resume=resume)
     print_train_result(result)
     console.print(f"run folder: [bold]{result.run.path}[/bold]")
 
 
-def _config(task: str, flags: dict, config: Path | None):
+def _config(task: str, flags: dict, config: Path | None, defaults: dict | None = None):
+    """Settings from, lowest first: this command's defaults, the --config file, the flags given."""
+    import yaml
+
     from hardsight.config import TrainConfig, load_config
 
-    if config:
-        return load_config(config, {"task": task, **flags})
-    return TrainConfig.from_dict({"task": task, **{k: v for k, v in flags.items() if v is not None}})
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if not config:
+        return TrainConfig.from_dict({"task": task, **(defaults or {}), **flags})
+    try:
+        in_file = yaml.safe_load(config.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        in_file = {}  # load_config says what is wrong with it
+    in_file = in_file if isinstance(in_file, dict) else {}
+    if isinstance(in_file.get("model_args"), dict) and "model_args" in flags:
+        flags["model_args"] = {**in_file["model_args"], **flags["model_args"]}
+    under = {k: v for k, v in (defaults or {}).items() if k not in in_file}
+    return load_config(config, {**under, "task": task, **flags})

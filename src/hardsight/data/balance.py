@@ -3,11 +3,18 @@
 OUT/<class>/ gets copies of the originals (a seeded random N when a class has more) and augmented
 images named after their source, `<stem>_aug<k><ext>`, until the class has N. Each finished file is
 appended to OUT/balance_manifest.csv, so an interrupted job resumes where it stopped.
+
+With `shard=(i, n)` (`--shard i/n`, see hardsight.shards) a job plans the whole OUT as above (so every
+shard reads every original once, to check it), then writes only files i, i+n, ... of that plan, listed
+in its own OUT/balance_manifest.shard-i-of-n.csv. The n shards' files together are exactly the files an
+unsharded job writes. Shards share OUT, so each resumes from every manifest found there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import os
 import random
 import shutil
@@ -20,9 +27,11 @@ from PIL import Image, ImageStat
 
 from hardsight.data.images import UnreadableImage, list_images, load_image, parallel_map
 from hardsight.errors import DataError
+from hardsight.shards import Shard, check_shard, complete_lines, locked, suffix, take
 
 MANIFEST = "balance_manifest.csv"
 MANIFEST_FIELDS = ["class", "file", "source", "kind"]  # file: relative to OUT; source: relative to DATA
+LOCK = ".balance.lock"  # held by shards while they check and claim OUT
 
 
 @dataclass(frozen=True)
@@ -54,12 +63,14 @@ class BalanceResult:
     classes: dict[str, ClassCount]
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     resumed: int = 0  # files already done, found in the manifest
+    shard: Shard | None = None  # (i, n), 0-based: counts are this shard's files; shard 0 reports unreadable ones
 
     def to_json(self) -> dict[str, Any]:
         return {"data": str(self.data), "out": str(self.out), "per_class": self.per_class, "seed": self.seed,
                 "classes": {c: {"originals": n.originals, "augmented": n.augmented, "total": n.total,
                                 "unreadable": n.unreadable} for c, n in self.classes.items()},
-                "unreadable": [{"file": f, "error": e} for f, e in self.unreadable], "resumed": self.resumed}
+                "unreadable": [{"file": f, "error": e} for f, e in self.unreadable], "resumed": self.resumed,
+                "shard": list(self.shard) if self.shard else None}
 
 
 def _augmenter(image: Image.Image):
@@ -133,15 +144,18 @@ def _aug_name(source: Path, data: Path, k: int) -> str:
     return rel.with_name(f"{source.stem}_aug{k}{source.suffix}").as_posix()
 
 
+def _manifests(out: Path) -> list[Path]:
+    """The whole job's manifest and every shard's (of any shard count)."""
+    stem = Path(MANIFEST).stem
+    return [p for p in [out / MANIFEST, *sorted(out.glob(f"{stem}.shard-*-of-*.csv"))] if p.is_file()]
+
+
 def _read_manifest(out: Path, planned: list[Planned], data: Path) -> set[str]:
-    """Files already written by an earlier run with the same settings."""
-    path = out / MANIFEST
-    if not path.is_file():
-        return set()
+    """Files already written by an earlier run (or another shard) with the same settings."""
     by_file = {p.file: p for p in planned}
     done = set()
-    with path.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
+    for path in _manifests(out):
+        for row in csv.DictReader(io.StringIO(complete_lines(path), newline="")):
             p = by_file.get(row.get("file", ""))
             if p is None or p.kind != row.get("kind") or p.source.relative_to(data).as_posix() != row.get("source"):
                 raise DataError(f"{path}: {row.get('file')!r} is not what these settings would write there; "
@@ -171,37 +185,56 @@ def _write(item: Planned, out: Path) -> None:
 
 
 def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, resume: bool = False,
-            progress: bool = True) -> BalanceResult:
+            progress: bool = True, shard: Shard | None = None) -> BalanceResult:
     """Write OUT with `per_class` images per class of DATA: originals first, augmented copies to fill up.
 
     Args:
-        resume: finish an interrupted job in OUT (files listed in its manifest are kept as they are).
+        resume: finish an interrupted job in OUT (files listed in its manifests are kept as they are).
+        shard: (i, n), 0-based: write only files i, i+n, ... of the plan; always resumes, as shards share OUT.
     """
-    data, out = Path(data), Path(out)
+    data, out, shard = Path(data), Path(out), check_shard(shard)
     if per_class < 1:
         raise DataError(f"--per-class {per_class}: expected at least 1 image per class")
     if not data.is_dir():
         raise DataError(f"{data}: no such folder; expected DATA/<class>/*.jpg")
     if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
         raise DataError(f"{out}: is inside DATA ({data}); choose an OUT folder outside it")
-    if out.exists() and any(out.iterdir()) and not resume:
+    if not shard and out.exists() and any(out.iterdir()) and not resume:
         raise DataError(f"{out}: not empty; pass --resume to finish an interrupted job there, or choose a new OUT")
     planned, counts, unreadable = plan(data, per_class, seed)
-    out.mkdir(parents=True, exist_ok=True)
-    done = _read_manifest(out, planned, data) if resume else set()
-    todo = [p for p in planned if p.file not in done]
-    manifest = out / MANIFEST
-    new = not manifest.is_file() or manifest.stat().st_size == 0
+    manifest = out / f"{Path(MANIFEST).stem}{suffix(shard)}.csv"
+    with locked(out / LOCK) if shard else contextlib.nullcontext():
+        if shard and out.exists() and (not out.is_dir() or (any(p.name != LOCK for p in out.iterdir())
+                                                             and not _manifests(out))):
+            raise DataError(f"{out}: not empty and not a `hardsight balance` folder; choose a new OUT")
+        out.mkdir(parents=True, exist_ok=True)
+        if not manifest.is_file() or manifest.stat().st_size == 0:  # claimed before any image is written
+            with manifest.open("w", newline="", encoding="utf-8") as f:
+                csv.DictWriter(f, MANIFEST_FIELDS).writeheader()
+    done = _read_manifest(out, planned, data) if resume or shard else set()
+    mine = take(planned, shard)
+    todo = [p for p in mine if p.file not in done]
+    if shard:
+        counts, unreadable = _shard_counts(mine, counts, shard), unreadable if shard[0] == 0 else []
     with manifest.open("a", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, MANIFEST_FIELDS)
-        if new:
-            writer.writeheader()
         for item in _progress(todo, progress):
             _write(item, out)
             writer.writerow({"class": item.cls, "file": item.file, "source": item.source.relative_to(data).as_posix(),
                              "kind": item.kind})
             f.flush()
-    return BalanceResult(data, out, per_class, seed, counts, unreadable, len(done))
+    return BalanceResult(data, out, per_class, seed, counts, unreadable, len(mine) - len(todo), shard)
+
+
+def _shard_counts(mine: list[Planned], counts: dict[str, ClassCount], shard: Shard) -> dict[str, ClassCount]:
+    """Per class, the files this shard writes; unreadable originals counted by shard 0 only, so shards add up."""
+    out = {c: ClassCount(unreadable=n.unreadable if shard[0] == 0 else 0) for c, n in counts.items()}
+    for p in mine:
+        if p.kind == "original":
+            out[p.cls].originals += 1
+        else:
+            out[p.cls].augmented += 1
+    return out
 
 
 def _progress(items: list[Planned], show: bool):
@@ -220,11 +253,12 @@ def print_balance(result: BalanceResult) -> None:
 
     from hardsight.console import console
 
-    table = Table("class", "originals", "augmented", "total", "unreadable", title=f"{result.out}")
+    shard = f" (shard {result.shard[0]}/{result.shard[1]})" if result.shard else ""
+    table = Table("class", "originals", "augmented", "total", "unreadable", title=f"{result.out}{shard}")
     for cls, n in result.classes.items():
         table.add_row(cls, str(n.originals), str(n.augmented), str(n.total), str(n.unreadable or ""))
     console.print(table)
-    empty = [c for c, n in result.classes.items() if n.total == 0]
+    empty = [] if result.shard else [c for c, n in result.classes.items() if n.total == 0]  # a shard may get none
     if empty:
         console.print(f"[yellow]no readable images, nothing written for: {', '.join(empty)}[/yellow]")
     for file, why in result.unreadable[:20]:

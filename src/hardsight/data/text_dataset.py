@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from hardsight.config import InputSpec
 from hardsight.data.images import UnreadableImage, load_image, parallel_map, read_size
 from hardsight.data.text import LabelledFile, Skipped
+from hardsight.distributed import eval_sampler, world_size_of
 from hardsight.transforms import pad_batch, text_augmentation, text_input_width, text_preprocess
 
 
@@ -108,8 +109,9 @@ class TextDataModule(L.LightningDataModule):
         self.spec, self.batch_size, self.augment, self.workers, self.seed = spec, batch_size, augment, workers, seed
 
     def _loader(self, samples: list[TextSample], train: bool) -> DataLoader:
-        return DataLoader(TextSampleDataset(samples, self.augment if train else 0.0), batch_size=self.batch_size,
-                          shuffle=train, drop_last=train and len(samples) > self.batch_size,
+        ds = TextSampleDataset(samples, self.augment if train else 0.0)
+        return DataLoader(ds, batch_size=self.batch_size, shuffle=train, sampler=None if train else eval_sampler(self, ds),
+                          drop_last=train and len(samples) > self.batch_size * world_size_of(self),
                           num_workers=self.workers, persistent_workers=self.workers > 0,
                           collate_fn=collate_text(self.spec.width_multiple),
                           generator=torch.Generator().manual_seed(self.seed) if train else None)

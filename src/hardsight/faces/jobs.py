@@ -4,11 +4,16 @@ DATA is a folder of images (class folders included), a CSV manifest with a `file
 holding labels.csv beside images/. Each finished file is appended to OUT's manifest CSV; a rerun with
 the same settings skips what is done. Workers are processes (dlib holds the GIL), each loading the
 dlib models once.
+
+With `shard=(i, n)` (`--shard i/n`, see hardsight.shards) a job does files i, i+n, ... of DATA's files
+sorted by name, and appends to its own manifest, OUT/<kind>.shard-i-of-n.csv, so n array-job tasks can
+write into one OUT at once. Every job reads all of OUT's manifests to skip what is done.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import time
@@ -26,6 +31,7 @@ from hardsight.errors import DataError
 from hardsight.faces.landmarks import (NoFace, detect_landmarks, find_landmark_file, landmark_name, read_landmarks,
                                        write_landmarks)
 from hardsight.faces.occluders import draw_occluder, get_occluder
+from hardsight.shards import Shard, check_shard, complete_lines, locked, suffix, take
 
 OK, NO_FACE, UNREADABLE = "ok", "no face", "unreadable"
 MANIFEST_FIELDS = ["file", "status", "output", "detail"]  # file: relative to DATA; output: relative to OUT
@@ -50,6 +56,7 @@ class FaceJobResult:
     no_face: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
     seconds: float = 0.0
+    shard: Shard | None = None  # (i, n), 0-based: this job did files i, i+n, ... only
 
     @property
     def total(self) -> int:
@@ -65,7 +72,8 @@ class FaceJobResult:
         return {"kind": self.kind, "data": str(self.data), "out": str(self.out), "manifest": str(self.manifest),
                 "total": self.total, "done": self.done, "resumed": self.resumed, "no_face": self.no_face,
                 "unreadable": [{"file": f, "error": e} for f, e in self.unreadable],
-                "detection_rate": round(self.detection_rate, 4), "seconds": round(self.seconds, 2)}
+                "detection_rate": round(self.detection_rate, 4), "seconds": round(self.seconds, 2),
+                "shard": list(self.shard) if self.shard else None}
 
 
 def list_face_files(data: Path) -> tuple[Path, list[FaceFile], list[tuple[str, str]], Path | None]:
@@ -104,22 +112,26 @@ def list_face_files(data: Path) -> tuple[Path, list[FaceFile], list[tuple[str, s
 
 
 def run_job(kind: str, data: Path, out: Path, settings: dict[str, Any], worker: Callable, outputs: Callable,
-            workers: int = 1, progress: bool = True) -> tuple[FaceJobResult, Path, Path | None]:
-    """Plan, skip what the manifest says is done, run `worker` on the rest (in processes when workers > 1).
+            workers: int = 1, progress: bool = True, shard: Shard | None = None
+            ) -> tuple[FaceJobResult, Path, Path | None]:
+    """Plan, skip what the manifests say is done, run `worker` on the rest (in processes when workers > 1).
 
     Args:
         worker: module-level `(FaceFile, target, settings) -> (status, detail)`, so worker processes can run it.
         outputs: `FaceFile -> path relative to OUT` of the file it writes.
+        shard: (i, n), 0-based: only files i, i+n, ... of DATA's files sorted by name, into their own manifest.
     """
-    data, out = Path(data), Path(out)
+    data, out, shard = Path(data), Path(out), check_shard(shard)
     start = time.monotonic()
     base, files, missing, csv_path = list_face_files(data)
+    if shard:
+        files, missing = take(sorted(files, key=lambda f: f.rel), shard), take(missing, shard)
     if out.resolve() == base.resolve() or base.resolve() in out.resolve().parents:
         raise DataError(f"{out}: is inside DATA ({base}); choose an OUT folder outside it (originals are only read)")
-    _check_settings(out, kind, {"data": str(data.resolve()), **settings})
-    manifest = out / f"{kind}.csv"
-    done = _finished(manifest, out)
-    result = FaceJobResult(kind, data, out, manifest, unreadable=list(missing))
+    _check_settings(out, kind, {"data": str(data.resolve()), **settings}, sharded=shard is not None)
+    manifest = out / f"{kind}{suffix(shard)}.csv"
+    done = _finished_any(out, kind)
+    result = FaceJobResult(kind, data, out, manifest, unreadable=list(missing), shard=shard)
     todo = []
     for f in files:
         prev = done.get(f.rel)
@@ -185,8 +197,24 @@ def _progress(items, total: int, kind: str, show: bool):
     yield from track(items, total=total, description=kind, console=console, transient=True)
 
 
-def _check_settings(out: Path, kind: str, settings: dict[str, Any]) -> None:
-    """A rerun must use the same settings; OUT is either new, empty, or this job's own folder."""
+def _check_settings(out: Path, kind: str, settings: dict[str, Any], sharded: bool = False) -> None:
+    """A rerun must use the same settings; OUT is either new, empty, or this job's own folder.
+
+    Shards starting together take a lock in OUT, so exactly one writes the settings and the others compare.
+    """
+    if not sharded:
+        return _check_settings_unlocked(out, kind, settings)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out}: exists and is not a `hardsight {kind}` folder; choose a new OUT")
+    with locked(_lock_file(out, kind)):
+        _check_settings_unlocked(out, kind, settings)
+
+
+def _lock_file(out: Path, kind: str) -> Path:
+    return out / f".{kind}.lock"
+
+
+def _check_settings_unlocked(out: Path, kind: str, settings: dict[str, Any]) -> None:
     path = out / f"{kind}.json"
     if path.is_file():
         old = json.loads(path.read_text())
@@ -195,10 +223,18 @@ def _check_settings(out: Path, kind: str, settings: dict[str, Any]) -> None:
             raise DataError(f"{out}: was made with other settings {diff} (was, now); rerun with the same ones "
                             "to finish it, or choose a new OUT")
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if out.exists() and (not out.is_dir() or any(p != _lock_file(out, kind) for p in out.iterdir())):
         raise DataError(f"{out}: exists and is not a `hardsight {kind}` folder; choose a new OUT")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=1) + "\n")
+
+
+def _finished_any(out: Path, kind: str) -> dict[str, str]:
+    """`_finished` over every manifest in OUT: the whole job's and each shard's (of any shard count)."""
+    done: dict[str, str] = {}
+    for manifest in [out / f"{kind}.csv", *sorted(out.glob(f"{kind}.shard-*-of-*.csv"))]:
+        done.update(_finished(manifest, out))
+    return done
 
 
 def _finished(manifest: Path, out: Path) -> dict[str, str]:
@@ -206,11 +242,11 @@ def _finished(manifest: Path, out: Path) -> dict[str, str]:
     if not manifest.is_file():
         return {}
     last: dict[str, dict[str, str]] = {}
-    with manifest.open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
+    for row in csv.DictReader(io.StringIO(complete_lines(manifest), newline="")):
+        if row.get("file") is not None and row.get("status") is not None:
             last[row["file"]] = row
     return {k: r["status"] for k, r in last.items()
-            if r["status"] == NO_FACE or (r["status"] == OK and (out / r["output"]).is_file())}
+            if r["status"] == NO_FACE or (r["status"] == OK and (out / (r["output"] or "")).is_file())}
 
 
 # -- landmarks --------------------------------------------------------------------------------------
@@ -225,14 +261,18 @@ def _landmarks_one(f: FaceFile, target: Path, settings: dict[str, Any]) -> tuple
 
 
 def find_landmarks(data: Path | str, out: Path | str, detector: str = "hog", workers: int = 1,
-                   progress: bool = True) -> FaceJobResult:
+                   progress: bool = True, shard: Shard | None = None) -> FaceJobResult:
     """Detect 68 landmarks per image of DATA into OUT/<same folders>/<stem>_lnd.npy; OUT/landmarks.csv lists
-    every file with its status (ok, no face, unreadable)."""
+    every file with its status (ok, no face, unreadable).
+
+    Args:
+        shard: (i, n), 0-based: files i, i+n, ... of DATA only, listed in OUT/landmarks.shard-i-of-n.csv.
+    """
     from hardsight.faces.landmarks import _detector
 
     _detector(detector)  # an unknown detector or a missing dlib fails here, before any work
     result, _, _ = run_job("landmarks", Path(data), Path(out), {"detector": detector}, _landmarks_one,
-                           landmarks_output, workers, progress)
+                           landmarks_output, workers, progress, shard)
     return result
 
 
@@ -284,12 +324,13 @@ def _save_like(im: Image.Image, fmt: str | None, target: Path) -> None:
 
 def occlude(data: Path | str, out: Path | str, occluder: str = "vr-headset", landmarks: Path | str | None = None,
             area: float = 0.2, seed: int = 0, detector: str = "hog", workers: int = 1,
-            progress: bool = True) -> FaceJobResult:
+            progress: bool = True, shard: Shard | None = None) -> FaceJobResult:
     """Draw `occluder` on a copy of every image of DATA, into OUT (same folders, names, sizes and formats).
 
     Args:
         landmarks: a folder of `<stem>_lnd.npy` (from `hardsight landmarks`); images without one are detected.
         area: random-patch only, the fraction of the face box it covers.
+        shard: (i, n), 0-based: files i, i+n, ... of DATA only, listed in OUT/occlude.shard-i-of-n.csv.
     """
     get_occluder(occluder)
     if not 0 < area <= 1:
@@ -299,19 +340,23 @@ def occlude(data: Path | str, out: Path | str, occluder: str = "vr-headset", lan
     settings = {"occluder": occluder, "landmarks": str(Path(landmarks).resolve()) if landmarks else None,
                 "area": area, "seed": seed, "detector": detector}
     result, base, csv_path = run_job("occlude", Path(data), Path(out), settings, _occlude_one, lambda f: f.rel,
-                                     workers, progress)
+                                     workers, progress, shard)
     if csv_path is not None:
-        _write_manifest_copy(csv_path, base, Path(out), result)
+        if result.shard:  # the last shard to get the lock sees every other shard's finished manifest
+            with locked(_lock_file(Path(out), "occlude")):
+                _write_manifest_copy(csv_path, base, Path(out))
+        else:
+            _write_manifest_copy(csv_path, base, Path(out))
     return result
 
 
-def _write_manifest_copy(csv_path: Path, base: Path, out: Path, result: FaceJobResult) -> None:
+def _write_manifest_copy(csv_path: Path, base: Path, out: Path) -> None:
     """OUT gets the CSV too, holding the rows whose image was occluded (file names unchanged, so they resolve)."""
     from hardsight.data.image import _resolve
 
-    done = _finished(result.manifest, out)
-    with csv_path.open(newline="", encoding="utf-8-sig") as src, (out / csv_path.name).open(
-            "w", newline="", encoding="utf-8") as dst:
+    done = _finished_any(out, "occlude")
+    tmp = out / f".{csv_path.name}.partial"
+    with csv_path.open(newline="", encoding="utf-8-sig") as src, tmp.open("w", newline="", encoding="utf-8") as dst:
         reader = csv.DictReader(src)
         writer = csv.DictWriter(dst, reader.fieldnames or ["file"])
         writer.writeheader()
@@ -319,6 +364,7 @@ def _write_manifest_copy(csv_path: Path, base: Path, out: Path, result: FaceJobR
             p = _resolve(base, (row.get("file") or "").strip())
             if p is not None and done.get(Path(os.path.relpath(p, base)).as_posix()) == OK:
                 writer.writerow(row)
+    os.replace(tmp, out / csv_path.name)  # readers never see half a CSV
 
 
 def print_job(result: FaceJobResult) -> None:

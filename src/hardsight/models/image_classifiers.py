@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 import difflib
+from typing import Any
 
 from torch import nn
 
 from hardsight.errors import ConfigError
-from hardsight.models.registry import _MODELS, list_models, register
+from hardsight.models.layers import make_activation
+from hardsight.models.registry import _MODELS, build_with_args, list_models, register
 
 
-def _block(c_in: int, c_out: int) -> nn.Sequential:
+def _block(c_in: int, c_out: int, activation: str = "leaky_relu") -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                         nn.LeakyReLU(0.1, inplace=True))
+                         make_activation(activation))
 
 
 class CompactCNN(nn.Module):
-    """Four stages of two 3x3 convs (batch norm, LeakyReLU), max-pool between, global pool, dropout, linear."""
+    """`blocks` stages of `convs_per_block` 3x3 convs (batch norm, activation), max-pool between, widths doubling
+    from `filters`; global pool, `dense_layers` hidden dense layers, dropout, linear.
 
-    def __init__(self, num_classes: int, widths: tuple[int, ...] = (24, 48, 96, 192), dropout: float = 0.25,
-                 in_chans: int = 3):
+    The defaults are the original network (four stages of two convs, 24 to 192 wide, LeakyReLU, no hidden
+    dense layer), with the same parameter names, so older checkpoints load unchanged.
+    """
+
+    def __init__(self, num_classes: int, filters: int = 24, blocks: int = 4, convs_per_block: int = 2,
+                 activation: str = "leaky_relu", dense_layers: int = 0, dense_units: int = 128,
+                 dropout: float = 0.25, in_chans: int = 3):
         super().__init__()
+        sizes = {"filters": (filters, 1), "blocks": (blocks, 1), "convs_per_block": (convs_per_block, 1),
+                 "dense_layers": (dense_layers, 0), "dense_units": (dense_units, 1)}
+        for name, (value, least) in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ConfigError(f"model_args.{name} must be an integer of at least {least}, got {value!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ConfigError(f"model_args.dropout must be in [0, 1), got {dropout!r}")
         layers: list[nn.Module] = []
         c = in_chans
-        for i, w in enumerate(widths):
-            layers += [_block(c, w), _block(w, w)] + ([nn.MaxPool2d(2)] if i < len(widths) - 1 else [])
+        for i in range(blocks):
+            w = filters * 2**i
+            layers += [_block(c if j == 0 else w, w, activation) for j in range(convs_per_block)]
+            layers += [nn.MaxPool2d(2)] if i < blocks - 1 else []
             c = w
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(c, num_classes))
+        dense: list[nn.Module] = []
+        for _ in range(dense_layers):
+            dense += [nn.Linear(c, dense_units), make_activation(activation)]
+            c = dense_units
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), *dense, nn.Dropout(dropout),
+                                  nn.Linear(c, num_classes))
 
     def forward(self, x):
         return self.head(self.features(x))
@@ -36,20 +58,21 @@ class CompactCNN(nn.Module):
 @register("image")
 def compact(num_classes: int, **kw) -> CompactCNN:
     """~0.7M parameters; about half a minute an epoch of 8.5k 64 px tiles on two CPU cores."""
-    return CompactCNN(num_classes)
+    return CompactCNN(num_classes, **kw)
 
 
 @register("image")
 def compact_wide(num_classes: int, **kw) -> CompactCNN:
-    return CompactCNN(num_classes, widths=(32, 64, 128, 256))
+    return CompactCNN(num_classes, **{"filters": 32, **kw})
 
 
-def build_image_model(name: str, num_classes: int, pretrained: bool = False, freeze: bool = False) -> nn.Module:
+def build_image_model(name: str, num_classes: int, pretrained: bool = False, freeze: bool = False,
+                      model_args: dict[str, Any] | None = None) -> nn.Module:
     """Our registry first, then timm; pretrained weights need the network, and say so when it is missing."""
     if name in list_models("image"):
         if pretrained:
             raise ConfigError(f"{name!r} has no pretrained weights; drop --pretrained or pick a timm model")
-        return _MODELS[name](num_classes=num_classes)
+        return build_with_args(name, _MODELS[name], model_args, num_classes=num_classes)
     import timm
 
     if not timm.is_model(name):
@@ -57,7 +80,10 @@ def build_image_model(name: str, num_classes: int, pretrained: bool = False, fre
         raise ConfigError(f"unknown image model {name!r}; ours: {list_models('image')}, or any timm model"
                           + (f"; close: {near}" if near else ""))
     try:
-        model = timm.create_model(name, pretrained=pretrained, num_classes=num_classes)
+        model = build_with_args(name, timm.create_model, model_args, model_name=name, pretrained=pretrained,
+                                num_classes=num_classes)
+    except ConfigError:
+        raise
     except Exception as e:  # hub download errors come in many types
         if pretrained:
             raise ConfigError(f"could not load pretrained weights for {name!r} ({type(e).__name__}: {e}); "

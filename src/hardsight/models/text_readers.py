@@ -9,11 +9,13 @@ import torch
 from torch import nn
 
 from hardsight.config import InputSpec
+from hardsight.models.layers import make_activation
 from hardsight.models.registry import register
 
 
-def conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+def conv_block(c_in: int, c_out: int, activation: str = "relu") -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         make_activation(activation))
 
 
 class Normalize(nn.Module):
@@ -37,17 +39,18 @@ class CRNN(nn.Module):
 
     def __init__(self, num_classes: int, spec: InputSpec, channels: tuple[int, ...] = (16, 32, 64, 96),
                  rnn_hidden: int = 128, rnn_layers: int = 1, dropout: float = 0.1, stride: int = 4,
-                 rnn: str = "gru"):
+                 rnn: str = "gru", activation: str = "relu"):
         super().__init__()
         if stride not in (4, 8):
             raise ValueError(f"stride must be 4 or 8, got {stride}")
         c1, c2, c3, c4 = channels
         self.norm = Normalize(spec.mean, spec.std)
         self.features = nn.Sequential(
-            conv_block(spec.channels, c1), nn.MaxPool2d(2),           # H/2, W/2
-            conv_block(c1, c2), nn.MaxPool2d(2),                      # H/4, W/4
-            conv_block(c2, c3), conv_block(c3, c3), nn.MaxPool2d((2, stride // 4)),  # H/8, W/stride
-            conv_block(c3, c4), nn.MaxPool2d((2, 1)),                 # H/16, W/stride
+            conv_block(spec.channels, c1, activation), nn.MaxPool2d(2),           # H/2, W/2
+            conv_block(c1, c2, activation), nn.MaxPool2d(2),                      # H/4, W/4
+            conv_block(c2, c3, activation), conv_block(c3, c3, activation),
+            nn.MaxPool2d((2, stride // 4)),                           # H/8, W/stride
+            conv_block(c3, c4, activation), nn.MaxPool2d((2, 1)),                 # H/16, W/stride
         )
         feat_height = spec.height // 16
         self.proj = nn.Sequential(nn.Linear(c4 * feat_height, rnn_hidden), nn.Dropout(dropout))
@@ -67,15 +70,16 @@ class CRNN(nn.Module):
 class PositionCNN(nn.Module):
     """The classic fixed-length reader: conv 32 -> pool -> conv 64 -> pool -> L steps -> dense -> dense."""
 
-    def __init__(self, num_classes: int, spec: InputSpec, max_length: int, hidden: int = 256, dropout: float = 0.3):
+    def __init__(self, num_classes: int, spec: InputSpec, max_length: int, hidden: int = 256, dropout: float = 0.3,
+                 activation: str = "relu"):
         super().__init__()
         self.norm = Normalize(spec.mean, spec.std)
         self.features = nn.Sequential(
-            conv_block(spec.channels, 32), nn.MaxPool2d(2),
-            conv_block(32, 64), nn.MaxPool2d(2),
+            conv_block(spec.channels, 32, activation), nn.MaxPool2d(2),
+            conv_block(32, 64, activation), nn.MaxPool2d(2),
         )
         self.steps = nn.AdaptiveAvgPool2d((spec.height // 4, max_length))  # reshape into L steps
-        self.dense = nn.Sequential(nn.Linear(64 * (spec.height // 4), hidden), nn.ReLU(inplace=True),
+        self.dense = nn.Sequential(nn.Linear(64 * (spec.height // 4), hidden), make_activation(activation),
                                    nn.Dropout(dropout), nn.Linear(hidden, num_classes + 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,23 +89,24 @@ class PositionCNN(nn.Module):
 
 
 @register("text")
-def crnn(num_classes: int, spec: InputSpec, max_length: int = 0) -> CRNN:
+def crnn(num_classes: int, spec: InputSpec, max_length: int = 0, **kw) -> CRNN:
     """Conv -> BiGRU -> CTC, sized for a laptop CPU: under 1 ms an image at batch 64 on two cores."""
-    return CRNN(num_classes, spec)
+    return CRNN(num_classes, spec, **kw)
 
 
 @register("text")
-def crnn_lstm(num_classes: int, spec: InputSpec, max_length: int = 0) -> CRNN:
+def crnn_lstm(num_classes: int, spec: InputSpec, max_length: int = 0, **kw) -> CRNN:
     """The classic CRNN: conv -> BiLSTM -> CTC (slower to converge on small sets than `crnn`)."""
-    return CRNN(num_classes, spec, rnn="lstm")
+    return CRNN(num_classes, spec, **{"rnn": "lstm", **kw})
 
 
 @register("text")
-def crnn_large(num_classes: int, spec: InputSpec, max_length: int = 0) -> CRNN:
+def crnn_large(num_classes: int, spec: InputSpec, max_length: int = 0, **kw) -> CRNN:
     """Twice the conv width, for noisier schemes when a GPU or more time is at hand."""
-    return CRNN(num_classes, spec, channels=(32, 64, 128, 128), rnn_hidden=192, rnn_layers=2, rnn="lstm")
+    large = {"channels": (32, 64, 128, 128), "rnn_hidden": 192, "rnn_layers": 2, "rnn": "lstm"}
+    return CRNN(num_classes, spec, **{**large, **kw})
 
 
 @register("text")
-def cnn(num_classes: int, spec: InputSpec, max_length: int = 8) -> PositionCNN:
-    return PositionCNN(num_classes, spec, max_length=max_length)
+def cnn(num_classes: int, spec: InputSpec, max_length: int = 8, **kw) -> PositionCNN:
+    return PositionCNN(num_classes, spec, max_length=max_length, **kw)

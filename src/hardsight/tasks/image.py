@@ -7,6 +7,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hardsight.distributed import gather_epoch
 from hardsight.metrics import classification_metrics
 from hardsight.tasks.text import make_optimizers, val_objective
 from hardsight.models.image_classifiers import build_image_model
@@ -21,12 +22,12 @@ class ImageClassifier(L.LightningModule):
     def __init__(self, model: str, classes: list[str], image_size: int, multi_label: bool = False,
                  class_weights: list[float] | None = None, label_smoothing: float = 0.1, mixup: float = 0.0,
                  lr: float = 2e-3, weight_decay: float = 5e-4, schedule: str = "onecycle", pretrained: bool = False,
-                 freeze: bool = False):
+                 freeze: bool = False, optimizer: str = "adamw", loss: str = "ce", model_args: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.classes = list(classes)
         self.norm = Normalize(IMAGENET_MEAN, IMAGENET_STD)
-        self.net = build_image_model(model, len(classes), pretrained=pretrained, freeze=freeze)
+        self.net = build_image_model(model, len(classes), pretrained=pretrained, freeze=freeze, model_args=model_args)
         self.register_buffer("class_weights", torch.tensor(class_weights or [1.0] * len(classes), dtype=torch.float32))
         self._val: list[tuple[np.ndarray, np.ndarray]] = []
         self._val_loss: list[float] = []
@@ -39,10 +40,15 @@ class ImageClassifier(L.LightningModule):
         return logits.sigmoid() if self.hparams.multi_label else logits.softmax(-1)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """targets: (B, C) multi-hot (or mixed) label weights."""
+        """targets: (B, C) multi-hot (or mixed) label weights; hparams.loss 'focal' down-weights easy examples."""
+        focal = self.hparams.get("loss", "ce") == "focal"  # runs older than the setting trained with "ce"
         if self.hparams.multi_label:
+            if focal:
+                return sigmoid_focal_loss(logits, targets, self.class_weights)
             return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.class_weights)
         soft = targets / targets.sum(1, keepdim=True).clamp_min(1e-6)  # an image with 2 labels is half each
+        if focal:
+            return softmax_focal_loss(logits, soft, self.class_weights, self.hparams.label_smoothing)
         return F.cross_entropy(logits, soft, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
@@ -50,33 +56,59 @@ class ImageClassifier(L.LightningModule):
         if self.hparams.mixup > 0 and np.random.rand() < 0.5:
             x, y = mix_batch(x, y, self.hparams.mixup)
         loss = self.loss(self(x), y)
-        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(x))
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(x), sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
         logits = self(x)
         loss = self.loss(logits, y)
-        self.log("val/loss", loss, on_epoch=True, batch_size=len(x))
+        self.log("val/loss", loss, on_epoch=True, batch_size=len(x), sync_dist=True)
         self._val_loss.append(float(loss) * len(x))
         self._val.append((self.probabilities(logits).float().cpu().numpy(), y.cpu().numpy()))
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val:
-            return
-        probs = np.concatenate([p for p, _ in self._val])
-        truth = np.concatenate([t for _, t in self._val])
+        values = self.validation_metrics()
+        if values:
+            self.log_dict(values, prog_bar=True, sync_dist=True)  # equal on every rank already
+
+    def validation_metrics(self) -> dict[str, float] | None:
+        """This epoch's scores over the whole validation split (under DDP, every rank's predictions gathered first)."""
+        batches, loss_sum = gather_epoch(self._val, self._val_loss)
+        self._val, self._val_loss = [], []
+        if not batches:
+            return None
+        probs = np.concatenate([p for p, _ in batches])
+        truth = np.concatenate([t for _, t in batches])
         m = classification_metrics([list(np.flatnonzero(t)) for t in truth], probs, self.classes, self.hparams.multi_label)
-        loss = sum(self._val_loss) / len(probs)
+        loss = loss_sum / len(probs)
         values = {"val/accuracy": m.accuracy, "val/balanced_accuracy": m.balanced_accuracy, "val/macro_f1": m.macro_f1,
                   "val/objective": val_objective(1.0 - m.macro_f1, loss)}
         if m.mean_average_precision is not None:
             values["val/map"] = m.mean_average_precision
-        self.log_dict(values, prog_bar=True)
-        self._val, self._val_loss = [], []
+        return values
 
     def configure_optimizers(self):
         return make_optimizers(self, [p for p in self.parameters() if p.requires_grad])
+
+
+def softmax_focal_loss(logits: torch.Tensor, soft: torch.Tensor, weight: torch.Tensor, label_smoothing: float = 0.0,
+                       gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss (Lin et al. 2017) on soft targets (B, C): cross-entropy with each class term scaled by
+    (1 - p)^gamma; gamma 0 is F.cross_entropy with the same weight and smoothing."""
+    if label_smoothing:
+        soft = soft * (1 - label_smoothing) + label_smoothing / soft.shape[1]
+    log_p = logits.log_softmax(-1)
+    return -(weight * soft * (1 - log_p.exp()).pow(gamma) * log_p).sum(1).mean()
+
+
+def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor,
+                       gamma: float = 2.0) -> torch.Tensor:
+    """Multi-label focal loss: the weighted binary cross-entropy of each output scaled by (1 - p_t)^gamma."""
+    bce = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight, reduction="none")
+    p = logits.sigmoid()
+    p_t = p * targets + (1 - p) * (1 - targets)
+    return ((1 - p_t).pow(gamma) * bce).mean()
 
 
 def mix_batch(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,4 +127,4 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Ten
     return x, lam * y + (1 - lam) * y[perm]
 
 
-__all__ = ["ImageClassifier", "mix_batch"]
+__all__ = ["ImageClassifier", "mix_batch", "sigmoid_focal_loss", "softmax_focal_loss"]

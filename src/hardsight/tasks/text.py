@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from hardsight.config import InputSpec
 from hardsight.decoding import TextCodec, TextDecoder
+from hardsight.distributed import gather_epoch
 from hardsight.metrics import text_metrics
 from hardsight.models import build_model
 
@@ -16,14 +17,16 @@ class TextReader(L.LightningModule):
     """CTC (crnn*) or per-position cross-entropy (cnn) over a model from the registry."""
 
     def __init__(self, model: str, charset: str, spec: dict, max_length: int, lr: float = 3e-3,
-                 weight_decay: float = 1e-4, schedule: str = "onecycle", beam_width: int = 1):
+                 weight_decay: float = 1e-4, schedule: str = "onecycle", beam_width: int = 1, optimizer: str = "adamw",
+                 model_args: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.codec = TextCodec(charset)
         self.spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
         self.ctc = model.startswith("crnn")
         self.decoder = TextDecoder(charset, self.ctc, beam_width)
-        self.model = build_model(model, "text", num_classes=len(charset), spec=self.spec, max_length=max_length)
+        self.model = build_model(model, "text", model_args=model_args, num_classes=len(charset), spec=self.spec,
+                                 max_length=max_length)
         self._val: list[tuple[str, str]] = []
         self._val_loss: list[float] = []
 
@@ -49,26 +52,33 @@ class TextReader(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, labels = batch
         loss = self.loss(self(x), labels)
-        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(labels))
+        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(labels),
+                 sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, labels = batch
         log_probs = self(x)
         loss = self.loss(log_probs, labels)
-        self.log("val/loss", loss, on_epoch=True, batch_size=len(labels))
+        self.log("val/loss", loss, on_epoch=True, batch_size=len(labels), sync_dist=True)
         self._val_loss.append(float(loss) * len(labels))
         self._val += [(text, ref) for (text, _), ref in zip(self.decode(log_probs), labels)]
 
     def on_validation_epoch_end(self) -> None:
-        if not self._val:
-            return
-        m = text_metrics([p for p, _ in self._val], [r for _, r in self._val])
-        mean_loss = sum(self._val_loss) / len(self._val)
-        objective = val_objective(m.cer, mean_loss)
-        self.log_dict({"val/exact_match": m.exact_match, "val/char_accuracy": m.char_accuracy, "val/cer": m.cer,
-                       "val/objective": objective}, prog_bar=True)
+        values = self.validation_metrics()
+        if values:
+            self.log_dict(values, prog_bar=True, sync_dist=True)  # equal on every rank already
+
+    def validation_metrics(self) -> dict[str, float] | None:
+        """This epoch's scores over the whole validation split (under DDP, every rank's predictions gathered first)."""
+        pairs, loss_sum = gather_epoch(self._val, self._val_loss)
         self._val, self._val_loss = [], []
+        if not pairs:
+            return None
+        m = text_metrics([p for p, _ in pairs], [r for _, r in pairs])
+        mean_loss = loss_sum / len(pairs)
+        return {"val/exact_match": m.exact_match, "val/char_accuracy": m.char_accuracy, "val/cer": m.cer,
+                "val/objective": val_objective(m.cer, mean_loss)}
 
     def configure_optimizers(self):
         return make_optimizers(self, self.parameters())
@@ -79,12 +89,21 @@ def val_objective(error: float, mean_loss: float) -> float:
     return error + 1e-3 * min(mean_loss, 10.0)
 
 
+OPTIMIZERS = {  # name -> (params, lr, weight_decay) -> optimiser; names are TrainConfig.optimizer's choices
+    "adamw": lambda params, lr, wd: torch.optim.AdamW(params, lr=lr, weight_decay=wd),
+    "adam": lambda params, lr, wd: torch.optim.Adam(params, lr=lr, weight_decay=wd),
+    "sgd": lambda params, lr, wd: torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True, weight_decay=wd),
+    "rmsprop": lambda params, lr, wd: torch.optim.RMSprop(params, lr=lr, momentum=0.9, weight_decay=wd),
+}
+
+
 def make_optimizers(module: L.LightningModule, params):
-    """AdamW with one-cycle (per step) or reduce-on-plateau (on validation loss), from the module's hparams."""
+    """The optimiser named in the module's hparams (AdamW in runs older than the setting) with one-cycle (per step)
+    or reduce-on-plateau (on validation loss)."""
     from hardsight.callbacks import SessionTimer
 
     hp = module.hparams
-    opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+    opt = OPTIMIZERS[hp.get("optimizer", "adamw")](params, hp.lr, hp.weight_decay)
     if hp.schedule == "onecycle":
         timer = next((cb for cb in module.trainer.callbacks if isinstance(cb, SessionTimer)), None)
         sched = BudgetOneCycleLR(opt, timer, max_lr=hp.lr, pct_start=0.15,
