@@ -10,37 +10,19 @@ from hardsight.config import InputSpec, TrainConfig, load_config  # noqa: E402
 from hardsight.errors import ConfigError, DataError, HardsightError, RunError  # noqa: E402
 
 
+# the public functions and classes that import torch or Lightning, and the module each lives in
+_LAZY = {"train": "hardsight.training", "Predictor": "hardsight.predict", "evaluate": "hardsight.evaluation",
+         "inspect_dataset": "hardsight.data.inspect", "solve": "hardsight.grid", "balance": "hardsight.data.balance",
+         "tune": "hardsight.tuning"}
+
+
 def __getattr__(name: str):
     """Heavy parts (torch, Lightning) load on first use, so `hardsight --help` stays instant."""
-    if name == "train":
-        from hardsight.training import train
+    if name not in _LAZY:
+        raise AttributeError(f"module 'hardsight' has no attribute {name!r}")
+    import importlib
 
-        return train
-    if name == "Predictor":
-        from hardsight.predict import Predictor
-
-        return Predictor
-    if name == "evaluate":
-        from hardsight.evaluation import evaluate
-
-        return evaluate
-    if name == "inspect_dataset":
-        from hardsight.data.inspect import inspect_dataset
-
-        return inspect_dataset
-    if name == "solve":
-        from hardsight.grid import solve
-
-        return solve
-    if name == "balance":
-        from hardsight.data.balance import balance
-
-        return balance
-    if name == "tune":
-        from hardsight.tuning import tune
-
-        return tune
-    raise AttributeError(f"module 'hardsight' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
 
 
 __all__ = ["ConfigError", "DataError", "HardsightError", "InputSpec", "Predictor", "RunError", "TrainConfig",

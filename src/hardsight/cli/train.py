@@ -24,6 +24,14 @@ def _split(value: str | None) -> tuple[float, float, float] | None:
     return parts  # type: ignore[return-value]
 
 
+# options both tasks take
+Epochs = Annotated[Optional[int], typer.Option(help="Most epochs; early stopping may end sooner.")]
+MaxMinutes = Annotated[Optional[float], typer.Option(help="Wall-clock budget; the run folder is complete anyway.")]
+Seed = Annotated[Optional[int], typer.Option(help="Seed for split, init and augmentation.")]
+Resume = Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")]
+Split = Annotated[Optional[str], typer.Option(help="train,val,test fractions (default 0.8,0.1,0.1).")]
+Augment = Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")]
+ConfigFile = Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="YAML of settings; flags override it.")]
 # hardware and logs, shared by every task (DDP: --devices N --strategy ddp; torchrun/SLURM start ranks themselves)
 Accelerator = Annotated[Optional[str], typer.Option(help="auto, cpu or gpu.")]
 Devices = Annotated[Optional[int], typer.Option(help="Processes per node (GPUs, or CPU processes); >1 trains with DDP.")]
@@ -59,19 +67,19 @@ def text(
     label_pattern: Annotated[Optional[str], typer.Option(help=r"Regex on the file stem, e.g. '(.+)-\d+$'.")] = None,
     lowercase: Annotated[bool, typer.Option(help="Fold labels to lower case.")] = False,
     charset: Annotated[Optional[str], typer.Option(help="Allowed characters (default: inferred from labels).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Most epochs; early stopping may end sooner.")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget; the run folder is complete anyway.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for split, init and augmentation.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
+    epochs: Epochs = None,
+    max_minutes: MaxMinutes = None,
+    seed: Seed = None,
+    resume: Resume = False,
     val_dir: Annotated[Optional[Path], typer.Option(help="Use this folder as the validation set.")] = None,
     test_dir: Annotated[Optional[Path], typer.Option(help="Use this folder as the test set.")] = None,
-    split: Annotated[Optional[str], typer.Option(help="train,val,test fractions (default 0.8,0.1,0.1).")] = None,
+    split: Split = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
     schedule: Annotated[Optional[str], typer.Option(help="onecycle or plateau.")] = None,
     height: Annotated[Optional[int], typer.Option(help="Input height in pixels (multiple of 16 for crnn).")] = None,
     beam_width: Annotated[Optional[int], typer.Option(help="CTC beam width (1 = greedy).")] = None,
-    augment: Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")] = None,
+    augment: Augment = None,
     optimizer: Optimizer = None,
     model_arg: ModelArgs = None,
     accelerator: Accelerator = None,
@@ -79,12 +87,9 @@ def text(
     num_nodes: NumNodes = None,
     strategy: Strategy = None,
     logger: Logger = None,
-    config: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="YAML of settings; flags override it.")] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Train a text-CAPTCHA reader."""
-    from hardsight import train as run_training
-    from hardsight.cli.summary import print_train_result
-
     flags = dict(data=str(data), out=str(out) if out else None, model=model, label_pattern=label_pattern,
                  lowercase=lowercase or None, charset=charset, epochs=epochs, max_minutes=max_minutes, seed=seed,
                  val_dir=str(val_dir) if val_dir else None, test_dir=str(test_dir) if test_dir else None,
@@ -92,9 +97,7 @@ def text(
                  beam_width=beam_width, augment=augment, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, logger=logger, optimizer=optimizer,
                  model_args=key_values(model_arg, "--model-arg") or None)
-    result = run_training(_config("text", flags, config), resume=resume)
-    print_train_result(result)
-    console.print(f"run folder: [bold]{result.run.path}[/bold]")
+    _train(_config("text", flags, config), resume)
 
 
 @app.command()
@@ -113,16 +116,16 @@ def image(
     class_weights: Annotated[Optional[str], typer.Option(help="balanced (default), sqrt (square root of balanced) or none.")] = None,
     sampler: Annotated[Optional[str], typer.Option(help="shuffle (default), or balanced (oversample rare classes).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (default 64).")] = None,
-    epochs: Annotated[Optional[int], typer.Option(help="Most epochs; early stopping may end sooner.")] = None,
-    max_minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget; the run folder is complete anyway.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed for split, init and augmentation.")] = None,
-    resume: Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")] = False,
-    split: Annotated[Optional[str], typer.Option(help="train,val,test fractions (default 0.8,0.1,0.1).")] = None,
+    epochs: Epochs = None,
+    max_minutes: MaxMinutes = None,
+    seed: Seed = None,
+    resume: Resume = False,
+    split: Split = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default 64).")] = None,
     lr: Annotated[Optional[str], typer.Option(help="Peak learning rate (default 3e-3), or 'auto' for the LR finder.")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing.")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="MixUp/CutMix Beta alpha (0 = off).")] = None,
-    augment: Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")] = None,
+    augment: Augment = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
     save_every_epoch: Annotated[bool, typer.Option(help="Keep a checkpoint of every epoch.")] = False,
     faces: Annotated[bool, typer.Option(help="Face stage: 68 landmarks, then a crop with the eyes level.")] = False,
@@ -139,12 +142,9 @@ def image(
     num_nodes: NumNodes = None,
     strategy: Strategy = None,
     logger: Logger = None,
-    config: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="YAML of settings; flags override it.")] = None,
+    config: ConfigFile = None,
 ) -> None:
     """Train an image classifier (CAPTCHA tiles, faces, any classes)."""
-    from hardsight import train as run_training
-    from hardsight.cli.summary import print_train_result
-
     auto = lr is not None and lr.strip().lower() == "auto"
     try:
         lr_value = None if auto or lr is None else float(lr)
@@ -161,7 +161,14 @@ def image(
                  occlusion_prob=occlusion_prob, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, logger=logger, optimizer=optimizer, loss=loss,
                  model_args=key_values(model_arg, "--model-arg") or None)
-    result = run_training(_config("image", flags, config, IMAGE_DEFAULTS), resume=resume)
+    _train(_config("image", flags, config, IMAGE_DEFAULTS), resume)
+
+
+def _train(cfg, resume: bool) -> None:
+    from hardsight import train as run_training
+    from hardsight.cli.summary import print_train_result
+
+    result = run_training(cfg, resume=resume)
     print_train_result(result)
     console.print(f"run folder: [bold]{result.run.path}[/bold]")
 
