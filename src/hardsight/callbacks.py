@@ -52,10 +52,13 @@ class SessionTimer(Timer):
         super().on_train_start(trainer, module)
         self._rank0_used = 0.0 if trainer.world_size > 1 else None
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args, **kwargs) -> None:
-        if self._rank0_used is not None and self._duration:  # clocks differ a little; LRs must not
-            self._rank0_used = float(trainer.strategy.broadcast(self._own_fraction()))
-        super().on_train_batch_end(trainer, *args, **kwargs)
+    def _check_time_remaining(self, trainer: L.Trainer) -> None:
+        """Lightning broadcasts rank 0's stop decision each step; under DDP broadcast rank 0's share of the budget
+        instead (clocks differ a little; LRs must not) and derive the stop from it: one broadcast, not two."""
+        if self._rank0_used is None:
+            return super()._check_time_remaining(trainer)
+        self._rank0_used = float(trainer.strategy.broadcast(self._own_fraction()))
+        trainer.should_stop = trainer.should_stop or self._rank0_used >= 1.0
 
     def fraction_used(self) -> float:
         """Share of the budget spent this session (0 without a budget); under DDP rank 0's, as of the last step."""

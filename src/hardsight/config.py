@@ -175,16 +175,22 @@ class TrainConfig:
 
 
 @functools.cache
+def _hints() -> dict[str, Any]:
+    """TrainConfig's resolved type hints (resolving them is slow; every config load needs them)."""
+    return typing.get_type_hints(TrainConfig)
+
+
+@functools.cache
 def _literal_choices() -> dict[str, tuple]:
     """The allowed values of each Literal-typed TrainConfig setting."""
-    hints = typing.get_type_hints(TrainConfig)
+    hints = _hints()
     return {f.name: typing.get_args(hints[f.name]) for f in fields(TrainConfig)
             if typing.get_origin(hints[f.name]) is Literal}
 
 
 def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
     """YAML gives lists and ints where the dataclass wants tuples and floats."""
-    hint = typing.get_type_hints(TrainConfig)[f.name]
+    hint = _hints()[f.name]
     if value is None:
         return None
     origin = typing.get_origin(hint)

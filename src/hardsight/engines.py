@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,7 +23,6 @@ from hardsight.decoding import TextDecoder
 from hardsight.errors import ConfigError, RunError
 from hardsight.runs import RunFolder
 
-EngineName = Literal["auto", "onnx", "torch"]
 ENGINES: tuple[str, ...] = ("auto", "onnx", "torch")
 META_PREFIX = "hardsight."  # keys of the ONNX metadata that make model.onnx self-describing
 

@@ -14,7 +14,7 @@ from hardsight import plots
 from hardsight.data.text import Skipped, filter_charset, read_text_labels
 from hardsight.data.text_data import TextData, labelling_of
 from hardsight.data.text_dataset import TextSample, load_samples
-from hardsight.metrics import TextMetrics, text_metrics
+from hardsight.metrics import ClassificationMetrics, TextMetrics, text_metrics
 from hardsight.predict import Predictor, load_module, read_tensors
 from hardsight.runs import RunFolder
 
@@ -136,7 +136,7 @@ def write_text_report(run: RunFolder, data: TextData, m: TextMetrics, minutes: f
 # -- image runs ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ImageEvaluation:
-    metrics: "ClassificationMetrics"
+    metrics: ClassificationMetrics
     skipped: Skipped
     unknown_classes: dict[str, int]
     figure: Path | None

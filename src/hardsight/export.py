@@ -45,7 +45,6 @@ class ExportResult:
     images_checked: int  # distinct images (for crnn the batch goes through twice, at two widths)
     sample_source: str  # where the check images came from
     max_prob_diff: float
-    decoded_equal: bool
     seconds: float
     size_mb: float
     metadata: dict[str, str] = field(default_factory=dict)
@@ -54,7 +53,7 @@ class ExportResult:
         return {"path": str(self.path), "opset": self.opset, "dynamic_axes": self.dynamic_axes,
                 "shapes_checked": [list(s) for s in self.shapes_checked], "images_checked": self.images_checked,
                 "sample_source": self.sample_source, "max_prob_diff": self.max_prob_diff,
-                "decoded_equal": self.decoded_equal, "seconds": round(self.seconds, 2),
+                "seconds": round(self.seconds, 2),
                 "size_mb": round(self.size_mb, 3)}
 
 
@@ -107,18 +106,18 @@ def _export_checked(net, path: Path, batches: list[torch.Tensor], metadata: dict
     _write_graph(net, partial, batches[0], dynamic_width, opset, output)
     _add_metadata(partial, metadata or {}, doc)
     try:
-        diff, decoded_equal = check(partial)
+        diff = check(partial)
     except ExportError:
         partial.replace(path.with_name(path.name + ".rejected"))
         raise
     partial.replace(path)
     return ExportResult(path, opset, ["batch", "width"] if dynamic_width else ["batch"],
-                        [tuple(b.shape) for b in batches], images_checked, source, diff, decoded_equal,
+                        [tuple(b.shape) for b in batches], images_checked, source, diff,
                         time.perf_counter() - start, path.stat().st_size / 1e6, metadata or {})
 
 
 def check_parity(module, onnx_path: Path, batches: list[torch.Tensor],
-                 tolerance: float = TOLERANCE) -> tuple[float, bool]:
+                 tolerance: float = TOLERANCE) -> float:
     """A reader: max probability difference of PyTorch vs ONNX Runtime, and the same decoded text on every image."""
     decode = TextDecoder(module.codec.charset, module.ctc, int(module.hparams.beam_width))
     return _engines_agree(module, onnx_path, batches, tolerance, torch.exp,
@@ -126,7 +125,7 @@ def check_parity(module, onnx_path: Path, batches: list[torch.Tensor],
 
 
 def check_classifier_parity(net, onnx_path: Path, batches: list[torch.Tensor],
-                            tolerance: float = TOLERANCE) -> tuple[float, bool]:
+                            tolerance: float = TOLERANCE) -> float:
     """A classifier (ClassProbabilities): max probability difference, and the same top class on every image."""
     classes = list(net.classifier.hparams.classes)
     return _engines_agree(net, onnx_path, batches, tolerance, lambda p: p,
@@ -134,7 +133,7 @@ def check_classifier_parity(net, onnx_path: Path, batches: list[torch.Tensor],
 
 
 def _engines_agree(net, onnx_path: Path, batches: list[torch.Tensor], tolerance: float, to_probs,
-                   answers) -> tuple[float, bool]:
+                   answers) -> float:
     """Run both engines on every batch; ExportError on another output shape, a probability past `tolerance`, or
     another answer (`answers(output)`: text or top class per image)."""
     torch_engine, onnx_engine = TorchEngine(net), OnnxEngine(onnx_path, threads=1)
@@ -154,7 +153,7 @@ def _engines_agree(net, onnx_path: Path, batches: list[torch.Tensor], tolerance:
             raise ExportError(f"{onnx_path}: ONNX Runtime answers {mismatches[0][1]!r} where PyTorch answers "
                               f"{mismatches[0][0]!r} ({len(mismatches)} of {len(x)} images on input "
                               f"{tuple(x.shape)}); the graph is not exported")
-    return worst, True
+    return worst
 
 
 def sample_classifier_batches(run: RunFolder, size: int, n: int = 32, seed: int = 0) -> tuple[list[torch.Tensor], str]:

@@ -17,7 +17,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from hardsight.data.images import UnreadableImage, load_image
+from hardsight.data.images import UnreadableImage, load_image, to_mode
 from hardsight.errors import ConfigError, DataError
 
 Box = tuple[int, int, int, int]  # (left, top, right, bottom), PIL's crop convention
@@ -81,7 +81,7 @@ class GridSolution:
 
 def _as_image(image: Image.Image | str | Path) -> Image.Image:
     if isinstance(image, Image.Image):
-        return image.convert("RGB")
+        return to_mode(image, "RGB")  # transparency on white, as load_image does for files
     try:
         return load_image(image, "RGB")
     except UnreadableImage as e:

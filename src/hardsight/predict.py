@@ -94,11 +94,6 @@ class Predictor:
         return self.reader.engine.name
 
     @property
-    def module(self):
-        """The loaded reader (spec, forward, decode); kept under its old name for existing callers."""
-        return self.reader
-
-    @property
     def task(self) -> str:
         return self.config.task
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 import warnings
@@ -164,41 +163,39 @@ def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: di
 
 def lr_find(cfg: TrainConfig, out: Path) -> tuple[float | None, Path | None]:
     """Lightning's LR range test on the task of `cfg`: the suggested peak LR and a plot in `out`."""
-    from lightning.pytorch.tuner import Tuner
-
     quiet_lightning()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(distributed.threads_per_process(1))
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     _, _, module, dm = assemble(cfg)
     out.mkdir(parents=True, exist_ok=True)
     trainer = L.Trainer(max_epochs=1000, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, default_root_dir=out)
+    return _range_test(trainer, module, dm, out / "lr_find.png")
+
+
+def _range_test(trainer: L.Trainer, module, dm, plot: Path) -> tuple[float | None, Path | None]:
+    """Lightning's LR range test: its suggested rate (None when it has none) and the plot written to `plot`."""
+    from lightning.pytorch.tuner import Tuner
+
     finder = Tuner(trainer).lr_find(module, datamodule=dm, min_lr=1e-5, max_lr=1.0, num_training=60, update_attr=False)
     if finder is None:
         return None, None
-    fig = finder.plot(suggest=True)
-    fig.savefig(out / "lr_find.png")
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    finder.plot(suggest=True).savefig(plot)
     suggestion = finder.suggestion()
-    return (float(suggestion) if suggestion else None), out / "lr_find.png"
+    return (float(suggestion) if suggestion else None), plot
 
 
 def _find_lr(trainer: L.Trainer, module, dm, cfg: TrainConfig, run: RunFolder) -> TrainConfig:
     """Lightning's LR finder; the suggestion replaces cfg.lr and is saved in config.yaml."""
-    from lightning.pytorch.tuner import Tuner
-
     from hardsight.config import save_config
 
-    finder = Tuner(trainer).lr_find(module, datamodule=dm, min_lr=1e-5, max_lr=1.0, num_training=60, update_attr=False)
-    if finder is None:
-        return cfg
-    suggestion = finder.suggestion() if finder else None
+    suggestion, plot = _range_test(trainer, module, dm, run.plots / "lr_find.png")
     if suggestion:
-        module.hparams.lr = float(suggestion)
-        cfg = cfg.replace(lr=float(suggestion))
+        module.hparams.lr = suggestion
+        cfg = cfg.replace(lr=suggestion)
         save_config(cfg, run.config)
-        fig = finder.plot(suggest=True)
-        fig.savefig(run.plots / "lr_find.png")
-        console.print(f"LR finder suggests {suggestion:.2e} (plot: {run.plots / 'lr_find.png'})")
+        console.print(f"LR finder suggests {suggestion:.2e} (plot: {plot})")
     return cfg
 
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from lightning.pytorch.callbacks import Callback
 
-from hardsight.config import TrainConfig
+from hardsight.config import TrainConfig, load_config
 from hardsight.console import console
 from hardsight.errors import ConfigError, RunError
 
@@ -246,8 +246,9 @@ def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, tr
                 break
             study.optimize(objective, n_trials=1, catch=(RuntimeError, ValueError),
                            callbacks=[lambda s, t: _progress(s, t, trials)])
-    finally:
+    except BaseException:  # Ctrl-C or a crash: what finished is still on record
         write_trials_csv(study, out / "trials.csv")
+        raise
     return write_outputs(study, base, out)
 
 
@@ -349,10 +350,7 @@ def _count(study: optuna.Study, *states: str) -> int:
 
 
 def _best(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
-    import optuna
-
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    return min(complete, key=lambda t: t.value) if complete else None
+    return study.best_trial if _count(study, "COMPLETE") else None
 
 
 def _minutes(t: optuna.trial.FrozenTrial) -> float | None:
@@ -399,8 +397,7 @@ def write_outputs(study: optuna.Study, base: TrainConfig, out: Path) -> TuneResu
     best = _best(study)
     best_run = Path(best.user_attrs["run"]) if best else None
     if best_run is not None:
-        cfg = TrainConfig.from_dict(yaml.safe_load((best_run / "config.yaml").read_text()), str(best_run))
-        cfg = cfg.replace(out=None, max_minutes=base.max_minutes)  # a fresh folder; the trial budget, uncapped
+        cfg = load_config(best_run / "config.yaml").replace(out=None, max_minutes=base.max_minutes)  # a fresh folder; the trial budget, uncapped
         (out / "best.yaml").write_text(f"# best trial #{best.number} of {out}: {MONITOR} {best.value:.6g}\n"
                                        f"# run folder: {best_run}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     plots = _plots(study, out / "plots")

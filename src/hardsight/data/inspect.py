@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hardsight import plots
-from hardsight.data.images import UnreadableImage, load_image, parallel_map
+from hardsight.data.images import UnreadableImage, load_image, parallel_map, read_size
 from hardsight.data.text import Skipped, TextLabelling, read_text_labels
 
 
@@ -138,8 +138,6 @@ def looks_like_image_classes(data: Path) -> bool:
 def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label_col: str = "label",
                           per_class: int = 6) -> ImageInspection:
     """Class counts, imbalance, sizes, duplicates (identical pictures) and a sample row per class."""
-    from PIL import Image
-
     from hardsight.data.image import class_counts, load_image_dataset
 
     data = Path(data)
@@ -149,8 +147,7 @@ def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label
     sizes: Counter[str] = Counter()
     for it in ds.items:
         for p in it.paths:
-            with Image.open(p) as im:
-                sizes[f"{im.width}x{im.height}"] += 1
+            sizes["%dx%d" % read_size(p)] += 1
     nonzero = [v for v in counts.values() if v]
     ins = ImageInspection(data, out, len(ds.items), sum(len(it.paths) for it in ds.items), counts,
                           max(nonzero) / min(nonzero) if nonzero else 0.0, ds.duplicates,
