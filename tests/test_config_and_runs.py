@@ -40,3 +40,12 @@ def test_run_folders_auto_increment_and_never_overwrite(tmp_path):
 def test_opening_a_non_run_is_a_clear_error(tmp_path):
     with pytest.raises(RunError, match="not a run folder"):
         RunFolder.open(tmp_path)
+
+
+def test_precision_reads_from_yaml_numbers_and_names_its_choices(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("task: image\ndata: d\nprecision: 32\n")
+    assert load_config(path).precision == "32"
+    path.write_text("task: image\ndata: d\nprecision: fp8\n")
+    with pytest.raises(ConfigError, match=r"precision must be one of \['32', 'bf16-mixed', '16-mixed'\]"):
+        load_config(path)

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from hardsight.errors import RunError
+from hardsight.errors import ConfigError, RunError
 from hardsight.study import TEST_CONDITIONS, TRAIN_CONDITIONS, StudyConfig, _conditions, occlusion_study
 from tests.faces.helpers import synthetic_faces
 from tests.test_cli_text import run_cli
@@ -70,3 +70,25 @@ def test_tiny_study_end_to_end_then_resumes_without_training(faces, tmp_path):
     assert again["trained"] == [] and again["reused"] == list(TRAIN_CONDITIONS) and len(again["cells"]) == 12
     with pytest.raises(RunError, match="other settings"):
         occlusion_study(_config(root, lmk, out, seed=1), progress=False)
+
+
+def test_study_takes_a_training_recipe_but_keeps_its_own_split(faces, tmp_path):
+    """--config (e.g. a tune search's best.yaml) sets every condition's training; data, split and seed stay the study's."""
+    import yaml
+
+    root, lmk = faces
+    recipe = tmp_path / "best.yaml"
+    recipe.write_text(yaml.safe_dump({"optimizer": "sgd", "augment": 0.0, "model_args": {"filters": 8},
+                                      "precision": "bf16-mixed", "epochs": 1, "split": [0.8, 0.1, 0.1], "seed": 5}))
+    out = tmp_path / "study"
+    done = run_cli("study", "occlusion", root, "--out", out, "--label-col", "expression", "--group-col", "performer",
+                   "--landmarks", lmk, "--image-size", "32", "--batch-size", "8", "--split", "0.5,0.25,0.25",
+                   "--conditions", "clean", "--config", recipe, "--json")
+    assert "the study sets seed, split itself" in " ".join(done.stderr.split())
+    result = json.loads(done.stdout)
+    assert result["trained"] == ["clean"] and len(result["cells"]) == len(TEST_CONDITIONS)
+    run = yaml.safe_load((out / "runs" / "clean" / "config.yaml").read_text())
+    assert (run["optimizer"], run["augment"], run["model_args"], run["precision"]) == ("sgd", 0.0, {"filters": 8}, "bf16-mixed")
+    assert (run["split"], run["seed"], run["epochs"]) == ([0.5, 0.25, 0.25], 0, 1)
+    with pytest.raises(ConfigError, match=r"\['seed'\] are the study's own"):
+        _config(root, lmk, tmp_path / "other", settings={"seed": 1})

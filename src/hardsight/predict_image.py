@@ -88,21 +88,32 @@ class ImagePredictor:
                              else load_image(io.BytesIO(im), "RGB"), batch_size)
 
     def _predict(self, names: list[str], items: list, load, batch_size: int | None = None) -> list[ImagePrediction]:
-        def decode(item):
-            try:
-                im = load(item)
-                if self.preprocess is not None:
-                    im = self.preprocess(item, im)
-                return to_cached_tensor(im, self.size), None
-            except UnreadableImage as e:
-                return None, str(e)
-            except Exception as e:  # a face stage may fail per image
-                return None, f"{type(e).__name__}: {e}"
+        decoded = parallel_map(lambda item: self.prepare(item, load), items, workers=min(8, os.cpu_count() or 1),
+                               progress="reading images")
+        return self.predict_prepared(names, decoded, batch_size)
 
-        decoded = parallel_map(decode, items, workers=min(8, os.cpu_count() or 1), progress="reading images")
-        ok = [i for i, (t, _) in enumerate(decoded) if t is not None]
-        probs = self.probabilities([decoded[i][0] for i in ok], batch_size)
-        results = [ImagePrediction(n, "", {}, error=err) for n, (_, err) in zip(names, decoded)]
+    def prepare(self, item, load=None) -> tuple[torch.Tensor | None, str | None]:
+        """(the model's input tensor, None), or (None, why) when the image cannot be read or has no face.
+
+        `item` is a PIL image, or what `load` turns into one (a path, bytes). This is the per-image work before the
+        model: a server runs it on request threads, so the model's thread only runs the model.
+        """
+        try:
+            im = load(item) if load else to_mode(item, "RGB")
+            if self.preprocess is not None:
+                im = self.preprocess(item, im)
+            return to_cached_tensor(im, self.size), None
+        except UnreadableImage as e:
+            return None, str(e)
+        except Exception as e:  # a face stage may fail per image
+            return None, f"{type(e).__name__}: {e}"
+
+    def predict_prepared(self, names: list[str], prepared: list[tuple[torch.Tensor | None, str | None]],
+                         batch_size: int | None = None) -> list[ImagePrediction]:
+        """Predictions for what `prepare` gave, in order; an image it could not prepare keeps its error."""
+        ok = [i for i, (t, _) in enumerate(prepared) if t is not None]
+        probs = self.probabilities([prepared[i][0] for i in ok], batch_size)
+        results = [ImagePrediction(n, "", {}, error=err) for n, (_, err) in zip(names, prepared)]
         for i, p in zip(ok, probs):
             results[i] = self._result(names[i], p)
         return results

@@ -108,7 +108,7 @@ class RunFolder:
         return run
 
     def load_config(self) -> TrainConfig:
-        return load_config(self.config)
+        return load_config(self.config, saved_run=True)
 
     def load_labels(self) -> dict[str, Any]:
         return _read_json(self.labels)

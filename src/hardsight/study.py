@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardsight.config import TrainConfig
+from hardsight.config import EARLIER_BEHAVIOUR, TrainConfig
 from hardsight.console import console
 from hardsight.data.image import ImageItem
 from hardsight.errors import ConfigError, RunError
@@ -33,6 +33,9 @@ from hardsight.errors import ConfigError, RunError
 TRAIN_CONDITIONS = ("clean", "occluded", "mixed", "mixed-unique")
 TEST_CONDITIONS = ("clean", "occluded", "mixed")
 BUDGET_KEYS = ("out", "max_minutes", "conditions")  # may change between runs of one study; the rest may not
+# what the study decides for every condition alike: a recipe (--config) may not change these
+STUDY_OWNED = ("task", "data", "out", "split", "seed", "label_col", "group_col", "faces", "landmarks", "face_detector",
+               "occluder", "occlusion_prob", "val_dir", "test_dir", "multi_label", "extra_labels")
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class StudyConfig:
     split: tuple[float, float, float] = (0.7, 0.1, 0.2)
     seed: int = 0
     conditions: tuple[str, ...] = TRAIN_CONDITIONS
+    settings: dict[str, Any] = field(default_factory=dict)  # other image-task settings (optimizer, augment, ...)
 
     def __post_init__(self) -> None:
         from hardsight.faces.occluders import get_occluder
@@ -65,16 +69,33 @@ class StudyConfig:
         bad = [c for c in self.conditions if c not in TRAIN_CONDITIONS]
         if bad or not self.conditions:
             raise ConfigError(f"train conditions {bad or '(none)'}: choose from {list(TRAIN_CONDITIONS)}")
+        owned = sorted(set(self.settings) & {*STUDY_OWNED, *(f.name for f in dataclasses.fields(self))})
+        if owned:
+            raise ConfigError(f"settings {owned} are the study's own: give them as its options, not as settings")
         self.train_config()  # the image-task settings are checked there
 
     def train_config(self, out: Path | None = None) -> TrainConfig:
         """The image run of one train condition (faces on; the items come from the study)."""
-        return TrainConfig(task="image", data=self.data, out=str(out) if out else None, model=self.model,
-                           pretrained=self.pretrained, image_size=self.image_size, epochs=self.epochs, max_minutes=self.max_minutes,
-                           batch_size=self.batch_size, lr=self.lr, weight_decay=5e-4, split=tuple(self.split),
-                           seed=self.seed, label_col=self.label_col, group_col=self.group_col, faces=True,
-                           landmarks=self.landmarks, face_detector=self.face_detector, min_scale=0.6,
-                           patience=max(15, self.epochs // 2))  # a 10% val split is noisy: do not stop on it early
+        return TrainConfig.from_dict({**self._recipe(out), **self.settings}, source="study settings")
+
+    def _recipe(self, out: Path | None) -> dict[str, Any]:
+        """The study's training settings before `settings`: faces on, its data, split and seed."""
+        return dict(task="image", data=self.data, out=str(out) if out else None, model=self.model,
+                    pretrained=self.pretrained, image_size=self.image_size, epochs=self.epochs,
+                    max_minutes=self.max_minutes, batch_size=self.batch_size, lr=self.lr, weight_decay=5e-4,
+                    split=tuple(self.split), seed=self.seed, label_col=self.label_col, group_col=self.group_col,
+                    faces=True, landmarks=self.landmarks, face_detector=self.face_detector,
+                    augment=0.5, min_scale=0.8,  # light: a crop of less than 80% of a tight face cuts off mouth or brows
+                    patience=max(15, self.epochs // 2))  # a 10% val split is noisy: do not stop on it early
+
+    @classmethod
+    def split_settings(cls, recipe: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """A training-settings mapping (e.g. a tune search's best.yaml) as (study options, other settings, keys
+        left out because the study decides them)."""
+        own = {f.name for f in dataclasses.fields(cls)} - {"settings"}
+        left_out = sorted(k for k in recipe if k in STUDY_OWNED or k in ("conditions", "area"))
+        options = {k: v for k, v in recipe.items() if k in own and k not in left_out}
+        return options, {k: v for k, v in recipe.items() if k not in own and k not in STUDY_OWNED}, left_out
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -183,7 +204,10 @@ def _check_settings(out: Path, cfg: StudyConfig) -> None:
     path = out / "study.json"
     now = cfg.to_dict()
     if path.is_file():
-        old = json.loads(path.read_text())
+        defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+                    for f in dataclasses.fields(StudyConfig)}
+        defaults["settings"] = {"face_margin": EARLIER_BEHAVIOUR["face_margin"]}  # studies before `settings`
+        old = {**defaults, **json.loads(path.read_text())}  # a study saved before a setting existed had its default
         diff = {k: (old.get(k), v) for k, v in now.items() if k not in BUDGET_KEYS and old.get(k) != v}
         if diff:
             raise RunError(f"{out}: holds a study with other settings {diff} (was, now); rerun with the same ones "
@@ -261,7 +285,16 @@ def _score(run_dir: Path, cond: str, tests: dict[str, list[ImageItem]], classes:
     predictor = ImagePredictor(run_dir)
     if predictor.classes != classes:
         raise RunError(f"{run_dir}: classes {predictor.classes} differ from the study's {classes}")
-    metrics = {t: _image_scores(predictor, tests[t], False, None)[0] for t in TEST_CONDITIONS}
+    import numpy as np
+
+    from hardsight.metrics import classification_metrics
+
+    metrics, scored = {}, {}
+    for t in ("clean", "occluded"):
+        metrics[t], *scored[t] = _image_scores(predictor, tests[t], False, None)
+    probs = np.concatenate([scored["clean"][0], scored["occluded"][0]])
+    truth = scored["clean"][1] + scored["occluded"][1]
+    metrics["mixed"] = classification_metrics(truth, probs, classes, False, None)  # both versions of every test face
     clean = metrics["clean"]
     return {t: StudyCell(cond, t, m.n, m.accuracy, m.balanced_accuracy, m.macro_f1,
                          _change(m.accuracy, clean.accuracy), _change(m.macro_f1, clean.macro_f1),

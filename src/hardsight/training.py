@@ -95,7 +95,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, filename="epoch-{epoch:03d}", save_top_k=-1,
                                          every_n_epochs=1, enable_version_counter=False))
     trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
-                        num_nodes=cfg.num_nodes, strategy=cfg.strategy, logger=make_logger(cfg, run),
+                        num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision, logger=make_logger(cfg, run),
                         callbacks=callbacks, enable_progress_bar=show_bar, enable_model_summary=False,
                         num_sanity_val_steps=0, deterministic="warn", default_root_dir=run.path, log_every_n_steps=10,
                         gradient_clip_val=5.0)

@@ -16,17 +16,17 @@ from tests.faces.helpers import face_landmarks
 TFEID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces_tfeid"
 
 
-@pytest.mark.parametrize("angle", [-15.0, 0.0, 25.0])
-def test_align_levels_the_eyes_and_keeps_landmarks_on_their_pixels(angle):
+@pytest.mark.parametrize("angle, margin", [(-15.0, MARGIN), (0.0, MARGIN), (25.0, MARGIN), (10.0, 0.15)])
+def test_align_levels_the_eyes_and_keeps_landmarks_on_their_pixels(angle, margin):
     lm = face_landmarks(centre=(150, 120), width=120, angle_deg=angle)
     lm[30] = np.round(lm[30])
     image = Image.new("RGB", (300, 260), (200, 100, 100))
     ImageDraw.Draw(image).ellipse([tuple(lm[30] - 4), tuple(lm[30] + 4)], fill=(0, 255, 0))  # a mark on the nose
-    crop, moved = align_face(image, lm, 64)
+    crop, moved = align_face(image, lm, 64, margin)
     assert crop.size == (64, 64) and crop.mode == "RGB"
     assert moved[36:42, 1].mean() == pytest.approx(moved[42:48, 1].mean(), abs=1e-3)  # eyes level
-    assert (moved >= 0).all() and (moved < 64).all()
-    assert np.ptp(moved, axis=0).max() == pytest.approx(64 / (1 + 2 * MARGIN), rel=1e-3)  # the face fills the crop
+    assert moved.min() >= -0.5 - 1e-3 and moved.max() <= 63.5 + 1e-3  # no point beyond the crop's edge
+    assert np.ptp(moved, axis=0).max() == pytest.approx(64 / (1 + 2 * margin), rel=1e-3)  # the face fills the crop
     a = np.asarray(crop).astype(float)
     green = np.clip(a[..., 1] - a[..., 0], 0, None)  # the mark, weighted by how green each pixel is
     ys, xs = np.mgrid[0:64, 0:64]

@@ -52,7 +52,7 @@ def test_cli_face_run_predicts_with_the_same_crop(faces, tmp_path):
     root, lmk = faces
     run = tmp_path / "run"
     run_cli("train", "image", root, "--out", run, "--label-col", "expression", "--group-col", "performer",
-            "--faces", "--landmarks", lmk, "--occluder", "vr-headset", "--occlusion-prob", "0.5",
+            "--faces", "--landmarks", lmk, "--occluder", "vr-headset", "--occlusion-prob", "0.5", "--face-margin", "0.1",
             "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--split", "0.5,0.25,0.25")
     cfg = (run / "config.yaml").read_text()
     assert "faces: true" in cfg and "occluder: vr-headset" in cfg
@@ -65,3 +65,18 @@ def test_cli_face_run_predicts_with_the_same_crop(faces, tmp_path):
     assert out[0].label in {"happy", "neutral", "surprise"} and out[0].error is None
     lm = np.load(lmk / "images" / "p00hap_lnd.npy")
     assert any(np.allclose(v, lm) for v in p.preprocess.known.values())  # cropped from the same landmarks
+    assert p.preprocess.margin == 0.1  # and the same margin
+
+
+def test_face_runs_from_before_the_margin_setting_crop_as_they_were_trained(faces, tmp_path):
+    from hardsight.predict_image import ImagePredictor
+
+    root, lmk = faces
+    run = tmp_path / "run"
+    run_cli("train", "image", root, "--out", run, "--label-col", "expression", "--faces", "--landmarks", lmk,
+            "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--split", "0.5,0.25,0.25")
+    assert TrainConfig(task="image", data="x").face_margin == 0.0 and ImagePredictor(run).preprocess.margin == 0.0
+    config = run / "config.yaml"
+    config.write_text("".join(line for line in config.read_text().splitlines(keepends=True)
+                              if not line.startswith("face_margin:")))  # as an earlier version wrote it
+    assert ImagePredictor(run).preprocess.margin == 0.15

@@ -49,6 +49,7 @@ def image_server(tmp_path_factory):
     while not srv.started and time.monotonic() < deadline:
         time.sleep(0.05)
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        client.run = run  # for comparing with the library's answers
         yield client
     srv.should_exit = True
     thread.join(timeout=10)
@@ -77,6 +78,11 @@ def test_solve_answers_cells_and_rejects_unknown_or_missing_targets(image_server
     assert r.status_code == 200, r.text
     sol = r.json()["results"][0]
     assert sol["target"] == "red" and len(sol["scores"]) == 9 and sol["rows"] == 3
+    import hardsight
+
+    here = hardsight.solve(hardsight.Predictor(image_server.run, engine="onnx"), Image.open(io.BytesIO(grid)), "reds",
+                           "3x3")  # the server's cells went through its batcher: same cells, same scores
+    assert sol["selected"] == here.selected and sol["scores"] == pytest.approx(here.scores, abs=1e-5)
     r = image_server.post("/v1/solve", files={"file": ("g.png", grid, "image/png")}, data={"target": "mountains"})
     assert r.status_code == 400 and "unknown target" in r.json()["error"]
     r = image_server.post("/v1/solve", files={"file": ("g.png", grid, "image/png")})

@@ -9,6 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from hardsight.cli.train import _split
+from hardsight.config import read_settings
+from hardsight.study import TRAIN_CONDITIONS
 
 app = typer.Typer(no_args_is_help=True, help="Robustness studies: train conditions x test conditions.")
 
@@ -23,25 +25,38 @@ def occlusion(
     group_col: Annotated[Optional[str], typer.Option(help="CSV column whose groups (people) never span two splits.")] = None,
     landmarks: Annotated[Optional[Path], typer.Option(help="Folder of <stem>_lnd.npy; others are detected.")] = None,
     face_detector: Annotated[str, typer.Option(help="hog or cnn.")] = "hog",
-    model: Annotated[str, typer.Option(help="compact (CPU default), compact_wide, or a timm model name.")] = "compact",
-    pretrained: Annotated[bool, typer.Option(help="Start timm models from ImageNet weights (needs the network).")] = False,
-    image_size: Annotated[int, typer.Option(help="Side of the aligned face crop in pixels.")] = 64,
-    epochs: Annotated[int, typer.Option(help="Most epochs per train condition.")] = 30,
+    model: Annotated[Optional[str], typer.Option(help="compact (CPU default), compact_wide, or a timm model name.")] = None,
+    pretrained: Annotated[Optional[bool], typer.Option(help="Start timm models from ImageNet weights (needs the network).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Side of the aligned face crop in pixels (default 64).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Most epochs per train condition (default 30).")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget per train condition.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Images per step.")] = 32,
-    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 3e-3,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default 32).")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Peak learning rate (default 3e-3).")] = None,
     split: Annotated[str, typer.Option(help="train,val,test fractions.")] = "0.7,0.1,0.2",
     seed: Annotated[int, typer.Option(help="Seed for the split, the runs and random patches.")] = 0,
     area: Annotated[float, typer.Option(help="random-patch: fraction of the face box it covers.")] = 0.2,
+    conditions: Annotated[str, typer.Option(help="Train conditions, comma-separated.")] = ",".join(TRAIN_CONDITIONS),
+    config: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help=(
+        "YAML of training settings for every condition (optimizer, augment, model_args, precision, ...; e.g. a tune "
+        "search's best.yaml); flags override it, and data, split, seed and face settings stay the study's."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with every cell.")] = False,
 ) -> None:
     """Train on clean / occluded / mixed / mixed-unique faces, test each on clean / occluded / mixed ones."""
+    from hardsight.console import console
     from hardsight.study import StudyConfig, occlusion_study, print_study
 
+    options, settings = {}, {}
+    if config:
+        options, settings, left_out = StudyConfig.split_settings(read_settings(config))
+        if left_out:
+            console.print(f"{config}: the study sets {', '.join(left_out)} itself; those lines are not used")
+    flags = dict(model=model, pretrained=pretrained, image_size=image_size, epochs=epochs, max_minutes=max_minutes,
+                 batch_size=batch_size, lr=lr)
+    options.update({k: v for k, v in flags.items() if v is not None})
     cfg = StudyConfig(str(data), str(out), occluder, area=area, label_col=label_col, group_col=group_col,
-                      landmarks=str(landmarks) if landmarks else None, face_detector=face_detector, model=model,
-                      pretrained=pretrained, image_size=image_size, epochs=epochs, max_minutes=max_minutes,
-                      batch_size=batch_size, lr=lr, split=_split(split), seed=seed)
+                      landmarks=str(landmarks) if landmarks else None, face_detector=face_detector,
+                      split=_split(split), seed=seed, settings=settings,
+                      conditions=tuple(c.strip() for c in conditions.split(",") if c.strip()), **options)
     result = occlusion_study(cfg)
     if as_json:
         typer.echo(json.dumps(result.to_json()))

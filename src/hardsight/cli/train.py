@@ -37,6 +37,8 @@ Accelerator = Annotated[Optional[str], typer.Option(help="auto, cpu or gpu.")]
 Devices = Annotated[Optional[int], typer.Option(help="Processes per node (GPUs, or CPU processes); >1 trains with DDP.")]
 NumNodes = Annotated[Optional[int], typer.Option(help="Machines (launched by torchrun or SLURM; needs --out).")]
 Strategy = Annotated[Optional[str], typer.Option(help="Lightning strategy: auto, ddp, ddp_spawn, ...")]
+Precision = Annotated[Optional[str], typer.Option(help="32 (default), bf16-mixed (about 2x faster on CPUs with "
+                                                     "AVX512-BF16 or AMX, and on recent GPUs) or 16-mixed (GPUs).")]
 Logger = Annotated[Optional[str], typer.Option(help="csv (metrics.csv), or tensorboard (also RUN/tensorboard/).")]
 # what `hardsight tune` searches
 Optimizer = Annotated[Optional[str], typer.Option(help="adamw (default), adam, sgd (Nesterov, momentum 0.9) or rmsprop.")]
@@ -86,6 +88,7 @@ def text(
     devices: Devices = None,
     num_nodes: NumNodes = None,
     strategy: Strategy = None,
+    precision: Precision = None,
     logger: Logger = None,
     config: ConfigFile = None,
 ) -> None:
@@ -95,7 +98,7 @@ def text(
                  val_dir=str(val_dir) if val_dir else None, test_dir=str(test_dir) if test_dir else None,
                  split=_split(split), batch_size=batch_size, lr=lr, schedule=schedule, height=height,
                  beam_width=beam_width, augment=augment, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-                 strategy=strategy, logger=logger, optimizer=optimizer,
+                 strategy=strategy, precision=precision, logger=logger, optimizer=optimizer,
                  model_args=key_values(model_arg, "--model-arg") or None)
     _train(_config("text", flags, config), resume)
 
@@ -132,6 +135,8 @@ def image(
     landmarks: Annotated[Optional[Path], typer.Option(help="Folder of <stem>_lnd.npy (hardsight landmarks; "
                                                            "AffectNet annotations/); others are detected.")] = None,
     face_detector: Annotated[Optional[str], typer.Option(help="hog (fast) or cnn (more poses, slower).")] = None,
+    face_margin: Annotated[Optional[float], typer.Option(help="Crop beyond the landmarks' box, a fraction of its side "
+                                                             "on each side (default 0: brows to chin, jaw to jaw).")] = None,
     occluder: Annotated[Optional[str], typer.Option(help="vr-headset, lower-face, eyes-bar or random-patch.")] = None,
     occlusion_prob: Annotated[Optional[float], typer.Option(help="Chance a training face is occluded (online).")] = None,
     optimizer: Optimizer = None,
@@ -141,6 +146,7 @@ def image(
     devices: Devices = None,
     num_nodes: NumNodes = None,
     strategy: Strategy = None,
+    precision: Precision = None,
     logger: Logger = None,
     config: ConfigFile = None,
 ) -> None:
@@ -157,9 +163,9 @@ def image(
                  split=_split(split), batch_size=batch_size, lr=lr_value, lr_find=auto or None,
                  label_smoothing=label_smoothing, mixup=mixup, augment=augment, workers=workers,
                  save_every_epoch=save_every_epoch or None, faces=faces or None,
-                 landmarks=str(landmarks) if landmarks else None, face_detector=face_detector, occluder=occluder,
+                 landmarks=str(landmarks) if landmarks else None, face_detector=face_detector, face_margin=face_margin, occluder=occluder,
                  occlusion_prob=occlusion_prob, accelerator=accelerator, devices=devices, num_nodes=num_nodes,
-                 strategy=strategy, logger=logger, optimizer=optimizer, loss=loss,
+                 strategy=strategy, precision=precision, logger=logger, optimizer=optimizer, loss=loss,
                  model_args=key_values(model_arg, "--model-arg") or None)
     _train(_config("image", flags, config, IMAGE_DEFAULTS), resume)
 
@@ -175,19 +181,11 @@ def _train(cfg, resume: bool) -> None:
 
 def _config(task: str, flags: dict, config: Path | None, defaults: dict | None = None):
     """Settings from, lowest first: this command's defaults, the --config file, the flags given."""
-    import yaml
-
-    from hardsight.config import TrainConfig, load_config
+    from hardsight.config import TrainConfig, read_settings
 
     flags = {k: v for k, v in flags.items() if v is not None}
-    if not config:
-        return TrainConfig.from_dict({"task": task, **(defaults or {}), **flags})
-    try:
-        in_file = yaml.safe_load(config.read_text()) or {}
-    except (OSError, yaml.YAMLError):
-        in_file = {}  # load_config says what is wrong with it
-    in_file = in_file if isinstance(in_file, dict) else {}
+    in_file = read_settings(config) if config else {}
     if isinstance(in_file.get("model_args"), dict) and "model_args" in flags:
         flags["model_args"] = {**in_file["model_args"], **flags["model_args"]}
     under = {k: v for k, v in (defaults or {}).items() if k not in in_file}
-    return load_config(config, {**under, "task": task, **flags})
+    return TrainConfig.from_dict({**under, **in_file, "task": task, **flags}, source=str(config or "flags"))

@@ -25,7 +25,7 @@ from typing import Any
 
 from PIL import Image, ImageStat
 
-from hardsight.data.images import UnreadableImage, list_images, load_image, parallel_map
+from hardsight.data.images import UnreadableImage, list_images, load_image, open_image, parallel_map
 from hardsight.errors import DataError
 from hardsight.shards import Shard, check_shard, complete_lines, locked, suffix, take
 
@@ -172,11 +172,10 @@ def _write(item: Planned, out: Path) -> None:
     if item.kind == "original":
         shutil.copy2(item.source, tmp)
     else:
-        with Image.open(item.source) as im:
-            fmt = im.format  # the source's real format, whatever its extension says
-            im.load()
-            image = im if im.mode in ("L", "RGB") else im.convert("RGBA" if "A" in im.getbands() else "RGB")
-            augmented = augment(image, item.seed)
+        im = open_image(item.source)
+        fmt = im.format  # the source's real format, whatever its extension says
+        image = im if im.mode in ("L", "RGB") else im.convert("RGBA" if "A" in im.getbands() else "RGB")
+        augmented = augment(image, item.seed)
         if fmt == "JPEG" and augmented.mode == "RGBA":
             augmented = augmented.convert("RGB")
         extra = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}

@@ -51,6 +51,11 @@ def expand_paths(items: Iterable[str | Path]) -> list[Path]:
 
 def load_image(path: Path | str, mode: str = "RGB") -> Image.Image:
     """Decode an image file to `mode` ('L' or 'RGB'); transparency is composited on white."""
+    return to_mode(open_image(path), mode)
+
+
+def open_image(path: Path | str) -> Image.Image:
+    """Decode an image file as stored (mode, format and JPEG tables kept); a bad or huge file is UnreadableImage."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -58,7 +63,7 @@ def load_image(path: Path | str, mode: str = "RGB") -> Image.Image:
                 if im.width * im.height > MAX_PIXELS:
                     raise UnreadableImage(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS:,} limit")
                 im.load()
-                return to_mode(im, mode)
+                return im
     except UnreadableImage:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,

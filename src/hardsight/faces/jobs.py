@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from hardsight.data.images import UnreadableImage, list_images, load_image
+from hardsight.data.images import UnreadableImage, list_images, load_image, open_image
 from hardsight.errors import DataError
 from hardsight.faces.landmarks import (NoFace, detect_landmarks, find_landmark_file, landmark_name, read_landmarks,
                                        write_landmarks)
@@ -278,7 +278,7 @@ def find_landmarks(data: Path | str, out: Path | str, detector: str = "hog", wor
 
 # -- occlude ----------------------------------------------------------------------------------------
 def _occlude_one(f: FaceFile, target: Path, settings: dict[str, Any]) -> tuple[str, str]:
-    im = _open_original(f.source)
+    im = open_image(f.source)  # as stored (mode and format kept), for drawing on
     fmt = im.format
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
@@ -297,14 +297,6 @@ def _landmarks_for(f: FaceFile, im: Image.Image, settings: dict[str, Any]):
         if path is not None:
             return read_landmarks(path)
     return detect_landmarks(im.convert("RGB"), settings["detector"])
-
-
-def _open_original(path: Path) -> Image.Image:
-    """The image as stored (mode and format kept, for drawing on), decoded; errors as UnreadableImage."""
-    load_image(path)  # the shared checks and wording for bad files
-    im = Image.open(path)
-    im.load()
-    return im
 
 
 def _save_like(im: Image.Image, fmt: str | None, target: Path) -> None:

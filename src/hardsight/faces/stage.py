@@ -17,7 +17,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from hardsight.errors import ConfigError, DataError
-from hardsight.faces.align import align_face
+from hardsight.faces.align import MARGIN, align_face
 from hardsight.faces.landmarks import DETECTORS, NoFace, detect_landmarks, find_landmark_file, read_landmarks, write_landmarks
 from hardsight.faces.occluders import draw_occluder
 
@@ -31,13 +31,14 @@ class FaceStage:
         landmarks: a folder of `<stem>_lnd.npy` files (from `hardsight landmarks`, or AffectNet's annotations/),
             looked up mirrored below `base` or flat; images without one are detected.
         cache: a folder of landmarks keyed by picture content; read first, and written to when `write_cache`.
+        margin: crop beyond the landmarks' box, as a fraction of its longer side on each side.
     """
 
     def __init__(self, size: int, landmarks: str | Path | None = None, base: Path | None = None,
-                 cache: Path | None = None, detector: str = "hog", write_cache: bool = False):
+                 cache: Path | None = None, detector: str = "hog", write_cache: bool = False, margin: float = MARGIN):
         if detector not in DETECTORS:
             raise ConfigError(f"unknown face detector {detector!r}; choose one of {list(DETECTORS)}")
-        self.size, self.detector, self.base = size, detector, base
+        self.size, self.detector, self.base, self.margin = size, detector, base, margin
         self.landmarks = Path(landmarks) if landmarks else None
         if self.landmarks is not None and not self.landmarks.is_dir():
             raise DataError(f"{self.landmarks}: no such landmarks folder (make one with `hardsight landmarks`)")
@@ -50,10 +51,10 @@ class FaceStage:
         """The stage a TrainConfig with `faces` describes."""
         data = Path(cfg.data)
         return cls(cfg.image_size, cfg.landmarks, data if data.is_dir() else data.parent, cache,
-                   cfg.face_detector, write_cache)
+                   cfg.face_detector, write_cache, cfg.face_margin)
 
     def __call__(self, path, image: Image.Image) -> Image.Image:
-        crop, lm = align_face(image, self.find(path, image), self.size)
+        crop, lm = align_face(image, self.find(path, image), self.size, self.margin)
         crop.info["landmarks"] = lm
         return crop
 

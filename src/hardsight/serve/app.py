@@ -139,15 +139,15 @@ async def _answer(request: Request, route: str, settings: ServeSettings) -> JSON
     model: LoadedModel = pick_model(request.app.state.models, route, upload.model)
     upload.check_count(settings.max_batch)
     prepared = await asyncio.get_running_loop().run_in_executor(request.app.state.decoders, _prepare_all, model,
-                                                                 upload, settings.max_pixels)
+                                                                 upload, route, settings.max_pixels)
     results = await model.handler.answer(model, route, prepared, [name for name, _ in upload.images], upload.fields)
     return JSONResponse({"model": model.name, "task": model.task, "engine": model.engine, "results": results,
                          "ms": round((time.perf_counter() - start) * 1000, 2)})
 
 
-def _prepare_all(model: LoadedModel, upload: Upload, max_pixels: int) -> list[Any]:
+def _prepare_all(model: LoadedModel, upload: Upload, route: str, max_pixels: int) -> list[Any]:
     """Decode and preprocess on a request thread, so the model's thread only runs the model."""
-    return [model.prepare(decode_image(data, name, max_pixels)) for name, data in upload.images]
+    return [model.prepare(decode_image(data, name, max_pixels), route) for name, data in upload.images]
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -23,18 +23,18 @@ ROUTES: dict[str, str] = {"read": "text", "classify": "image", "solve": "image"}
 
 @dataclass
 class LoadedModel:
-    """A served run: `prepare` turns one decoded image into model input (on a request thread), `batcher` runs
-    the model on prepared inputs of many requests at once."""
+    """A served run: `prepare(image, route)` turns one decoded image into what the route gives the model (on a
+    request thread), `batcher` runs the model on prepared inputs of many requests at once."""
 
     name: str
     task: str
     run: Path
     engine: str
-    prepare: Callable[[Image.Image], Any]
+    prepare: Callable[[Image.Image, str], Any]
     batcher: Batcher
     handler: TaskHandler
     info: dict[str, Any] = field(default_factory=dict)  # what GET /v1/models shows about it
-    predictor: Any = None  # the loaded Predictor, for handlers that call it outside the batcher (solve)
+    predictor: Any = None  # the loaded Predictor (solve prepares its cells with it)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "route": f"/v1/{route_of(self.task)}", "engine": self.engine,
@@ -69,7 +69,7 @@ class TextHandler:
                 "max_length": predictor.reader.max_length,
                 "input": {"height": spec.height, "width": spec.width, "channels": spec.channels,
                           "keep_aspect": spec.keep_aspect}}
-        return LoadedModel(name, self.task, run.path, predictor.engine, predictor.preprocess,
+        return LoadedModel(name, self.task, run.path, predictor.engine, lambda im, route: predictor.preprocess(im),
                            Batcher(read, settings.max_batch, name), self, info)
 
     async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
@@ -89,12 +89,15 @@ class ImageHandler:
         predictor = ImagePredictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads,
                                    engine=settings.engine)
 
-        def classify(items: list[tuple[str, Image.Image]]):
-            return predictor.predict_images([im for _, im in items], [n for n, _ in items])
+        def classify(items: list[tuple[str, Any]]):  # (name, what predictor.prepare gave)
+            return predictor.predict_prepared([n for n, _ in items], [p for _, p in items])
+
+        def prepare(image: Image.Image, route: str):  # solve splits the grid itself: it takes the whole image
+            return image if route == "solve" else predictor.prepare(image)
 
         info = {"architecture": predictor.config.model, "classes": predictor.classes,
                 "multi_label": predictor.multi_label, "thresholds": predictor.thresholds}
-        return LoadedModel(name, self.task, run.path, predictor.engine, lambda im: im,
+        return LoadedModel(name, self.task, run.path, predictor.engine, prepare,
                            Batcher(classify, settings.max_batch, name), self, info, predictor)
 
     async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
@@ -108,7 +111,7 @@ class ImageHandler:
         from hardsight.errors import HardsightError
         from hardsight.grid import solve
 
-        predictor = model.predictor
+        cells = BatchedCells(model, asyncio.get_running_loop())
         try:
             threshold = float(fields["threshold"]) if fields.get("threshold") not in (None, "") else None
         except ValueError:
@@ -116,13 +119,30 @@ class ImageHandler:
         out = []
         for name, image in zip(names, prepared):
             try:
-                sol = await asyncio.to_thread(solve, predictor, image, str(fields["target"]),
+                sol = await asyncio.to_thread(solve, cells, image, str(fields["target"]),
                                               str(fields.get("grid") or "auto"), threshold)
             except HardsightError as e:
                 raise ApiError(400, "unknown target class" if "target" in str(e) else "bad grid request",
                                str(e)) from None
             out.append({"file": name, **sol.to_json()})
         return out
+
+
+class BatchedCells:
+    """What `grid.solve` asks of a classifier, for a solve running on a request thread: it prepares the cells there
+    and sends them through the model's batcher, so solves share batches and the model's thread with classify."""
+
+    def __init__(self, model: LoadedModel, loop):
+        self.classes, self.thresholds = model.predictor.classes, model.predictor.thresholds
+        self._model, self._loop = model, loop
+
+    def predict_images(self, images: list[Image.Image], names: list[str] | None = None) -> list[Any]:
+        import asyncio
+
+        names = names or [f"cell-{i}" for i in range(len(images))]
+        prepared = [self._model.prepare(im, "classify") for im in images]
+        job = self._model.batcher.submit(list(zip(names, prepared)))
+        return asyncio.run_coroutine_threadsafe(job, self._loop).result()
 
 
 HANDLERS: dict[str, TaskHandler] = {"text": TextHandler(), "image": ImageHandler()}
