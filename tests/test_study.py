@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from hardsight.errors import ConfigError, RunError
-from hardsight.study import TEST_CONDITIONS, TRAIN_CONDITIONS, StudyConfig, _conditions, occlusion_study
+from hardsight.study import (TEST_CONDITIONS, TRAIN_CONDITIONS, StudyConfig, _check_settings, _conditions,
+                             occlusion_study)
 from tests.faces.helpers import synthetic_faces
 from tests.test_cli_text import run_cli
 
@@ -92,3 +93,20 @@ def test_study_takes_a_training_recipe_but_keeps_its_own_split(faces, tmp_path):
     assert (run["split"], run["seed"], run["epochs"]) == ([0.5, 0.25, 0.25], 0, 1)
     with pytest.raises(ConfigError, match=r"\['seed'\] are the study's own"):
         _config(root, lmk, tmp_path / "other", settings={"seed": 1})
+
+
+def test_a_study_keeps_its_training_recipe_and_refuses_another(faces, tmp_path):
+    """study.json records what every condition trained with; a rerun whose recipe differs (a newer version's
+    augmentation or face crop, a --config) is refused rather than mixed into one table."""
+    root, lmk = faces
+    out = tmp_path / "s"
+    _check_settings(out, _config(root, lmk, out))
+    saved = json.loads((out / "study.json").read_text())
+    assert saved["training"]["face_margin"] == 0.0 and saved["training"]["augment"] == 0.5
+    _check_settings(out, _config(root, lmk, out, max_minutes=3.0))  # the budget may change
+    with pytest.raises(RunError, match=r"training.augment': \(0.5, 0.9\)"):
+        _check_settings(out, _config(root, lmk, out, settings={"augment": 0.9}))
+    del saved["training"]
+    (out / "study.json").write_text(json.dumps(saved))  # as a version before the record wrote it
+    with pytest.raises(RunError, match="not recorded by the version that started it"):
+        _check_settings(out, _config(root, lmk, out))

@@ -198,7 +198,7 @@ def test_checkpoints_without_the_new_settings_still_load(tiles, tmp_path):
     """Runs trained before optimizer/loss/model_args existed: AdamW, cross-entropy, the original network."""
     from hardsight import train
     from hardsight.tasks import ImageClassifier
-    from hardsight.tasks.text import make_optimizers
+    from hardsight.tasks.base import make_optimizers
 
     result = train(TrainConfig(task="image", data=str(tiles), out=str(tmp_path / "run"), epochs=1, image_size=16,
                                batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)

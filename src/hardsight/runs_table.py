@@ -17,8 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from hardsight.config import read_settings
 from hardsight.errors import ConfigError, RunError
 from hardsight.runs import RunFolder
 
@@ -128,19 +127,15 @@ def _created(run: RunFolder) -> str | None:
 
 
 def _read_config(run: RunFolder, notes: list[str]) -> dict[str, Any] | None:
-    """config.yaml as plain YAML: runs from older or newer versions list too, whatever their settings."""
+    """config.yaml as plain settings, not a TrainConfig: runs from older or newer versions list too."""
     if not run.config.is_file():
         notes.append("no config.yaml")
         return None
     try:
-        cfg = yaml.safe_load(run.config.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        notes.append(f"config.yaml unreadable ({type(e).__name__})")
+        return read_settings(run.config)
+    except ConfigError as e:
+        notes.append(f"config.yaml unreadable ({str(e).removeprefix(f'{run.config}: ')[:60]})")
         return None
-    if not isinstance(cfg, dict):
-        notes.append("config.yaml is not a mapping of settings")
-        return None
-    return cfg
 
 
 def _final(run: RunFolder, notes: list[str]) -> dict[str, Any] | None:

@@ -67,9 +67,14 @@ def take(items: Sequence[T], shard: Shard | None) -> list[T]:
     return list(items[i::n])
 
 
-def suffix(shard: Shard | None) -> str:
-    """`.shard-2-of-8` for file names (0-based), empty for the whole job."""
-    return "" if shard is None else f".shard-{shard[0]}-of-{shard[1]}"
+def manifest_path(out: Path, stem: str, shard: Shard | None) -> Path:
+    """Where a job appends what it finished: OUT/<stem>.csv, or OUT/<stem>.shard-i-of-n.csv (0-based) for a shard."""
+    return out / (f"{stem}.csv" if shard is None else f"{stem}.shard-{shard[0]}-of-{shard[1]}.csv")
+
+
+def manifests(out: Path, stem: str) -> list[Path]:
+    """Every manifest of a job in OUT that exists: the whole job's, then each shard's (of any shard count)."""
+    return [p for p in [out / f"{stem}.csv", *sorted(out.glob(f"{stem}.shard-*-of-*.csv"))] if p.is_file()]
 
 
 def complete_lines(path: Path) -> str:

@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProg
 
 from hardsight import distributed
 from hardsight.callbacks import EpochMetricsCSV, SaveOnInterrupt, SessionTimer
-from hardsight.config import TrainConfig
+from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
 from hardsight.data.text import Skipped
 from hardsight.data.image_data import ImageData, ImageDataModule, prepare_image_data, print_image_summary
@@ -68,9 +68,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         if not cfg.out:
             raise RunError("--resume needs --out naming the run folder to continue")
         run = RunFolder.open(cfg.out)
-        cfg = run.load_config().replace(epochs=cfg.epochs, max_minutes=cfg.max_minutes, accelerator=cfg.accelerator,
-                                        devices=cfg.devices, num_nodes=cfg.num_nodes, strategy=cfg.strategy,
-                                        logger=cfg.logger)  # this session's hardware and logs
+        cfg = run.load_config().replace(**{k: getattr(cfg, k) for k in SESSION_SETTINGS})
         saved_split, saved_labels, ckpt = run.load_split(), run.load_labels(), run.checkpoint("resume")
     from hardsight.faces.stage import RUN_LANDMARKS, face_preprocess
 

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from lightning.pytorch.callbacks import Callback
 
-from hardsight.config import TrainConfig, load_config
+from hardsight.config import TrainConfig, read_settings
 from hardsight.console import console
 from hardsight.errors import ConfigError, RunError
+from hardsight.runs import RunFolder
 
 if TYPE_CHECKING:
     import optuna
@@ -75,12 +76,7 @@ class SearchSpace:
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
         """Read and check a space file; every error names the file and the setting."""
-        try:
-            raw = yaml.safe_load(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise ConfigError(f"{path}: cannot read search space: {e}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{path}: a search space is a mapping of settings, got {type(raw).__name__}")
+        raw = read_settings(path, "search space")
         known = {f.name for f in fields(TrainConfig)} - NOT_SEARCHED
         unknown = [k for k in raw if not (str(k) in known or re.fullmatch(r"model_args\.[A-Za-z_]\w*", str(k)))]
         if unknown:
@@ -397,7 +393,7 @@ def write_outputs(study: optuna.Study, base: TrainConfig, out: Path) -> TuneResu
     best = _best(study)
     best_run = Path(best.user_attrs["run"]) if best else None
     if best_run is not None:
-        cfg = load_config(best_run / "config.yaml").replace(out=None, max_minutes=base.max_minutes)  # a fresh folder; the trial budget, uncapped
+        cfg = RunFolder(best_run).load_config().replace(out=None, max_minutes=base.max_minutes)  # a fresh folder; the trial budget, uncapped
         (out / "best.yaml").write_text(f"# best trial #{best.number} of {out}: {MONITOR} {best.value:.6g}\n"
                                        f"# run folder: {best_run}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     plots = _plots(study, out / "plots")

@@ -9,14 +9,16 @@ import pytest
 from PIL import Image, ImageDraw
 
 from hardsight.errors import DataError
-from hardsight.faces.align import MARGIN, align_face
+from hardsight.config import FACE_MARGIN
+from hardsight.faces.align import align_face
 from hardsight.faces.landmarks import find_landmark_file, read_landmarks, write_landmarks
 from tests.faces.helpers import face_landmarks
 
 TFEID = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces_tfeid"
 
 
-@pytest.mark.parametrize("angle, margin", [(-15.0, MARGIN), (0.0, MARGIN), (25.0, MARGIN), (10.0, 0.15)])
+@pytest.mark.parametrize("angle, margin", [(-15.0, FACE_MARGIN), (0.0, FACE_MARGIN), (25.0, FACE_MARGIN),
+                                           (10.0, 0.15)])
 def test_align_levels_the_eyes_and_keeps_landmarks_on_their_pixels(angle, margin):
     lm = face_landmarks(centre=(150, 120), width=120, angle_deg=angle)
     lm[30] = np.round(lm[30])

@@ -27,7 +27,7 @@ from PIL import Image, ImageStat
 
 from hardsight.data.images import UnreadableImage, list_images, load_image, open_image, parallel_map
 from hardsight.errors import DataError
-from hardsight.shards import Shard, check_shard, complete_lines, locked, suffix, take
+from hardsight.shards import Shard, check_shard, complete_lines, locked, manifest_path, manifests, take
 
 MANIFEST = "balance_manifest.csv"
 MANIFEST_FIELDS = ["class", "file", "source", "kind"]  # file: relative to OUT; source: relative to DATA
@@ -144,17 +144,11 @@ def _aug_name(source: Path, data: Path, k: int) -> str:
     return rel.with_name(f"{source.stem}_aug{k}{source.suffix}").as_posix()
 
 
-def _manifests(out: Path) -> list[Path]:
-    """The whole job's manifest and every shard's (of any shard count)."""
-    stem = Path(MANIFEST).stem
-    return [p for p in [out / MANIFEST, *sorted(out.glob(f"{stem}.shard-*-of-*.csv"))] if p.is_file()]
-
-
 def _read_manifest(out: Path, planned: list[Planned], data: Path) -> set[str]:
     """Files already written by an earlier run (or another shard) with the same settings."""
     by_file = {p.file: p for p in planned}
     done = set()
-    for path in _manifests(out):
+    for path in manifests(out, Path(MANIFEST).stem):
         for row in csv.DictReader(io.StringIO(complete_lines(path), newline="")):
             p = by_file.get(row.get("file", ""))
             if p is None or p.kind != row.get("kind") or p.source.relative_to(data).as_posix() != row.get("source"):
@@ -201,10 +195,10 @@ def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, re
     if not shard and out.exists() and any(out.iterdir()) and not resume:
         raise DataError(f"{out}: not empty; pass --resume to finish an interrupted job there, or choose a new OUT")
     planned, counts, unreadable = plan(data, per_class, seed)
-    manifest = out / f"{Path(MANIFEST).stem}{suffix(shard)}.csv"
+    manifest = manifest_path(out, Path(MANIFEST).stem, shard)
     with locked(out / LOCK) if shard else contextlib.nullcontext():
         if shard and out.exists() and (not out.is_dir() or (any(p.name != LOCK for p in out.iterdir())
-                                                             and not _manifests(out))):
+                                                             and not manifests(out, Path(MANIFEST).stem))):
             raise DataError(f"{out}: not empty and not a `hardsight balance` folder; choose a new OUT")
         out.mkdir(parents=True, exist_ok=True)
         if not manifest.is_file() or manifest.stat().st_size == 0:  # claimed before any image is written

@@ -12,6 +12,7 @@ write into one OUT at once. Every job reads all of OUT's manifests to skip what 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -31,7 +32,7 @@ from hardsight.errors import DataError
 from hardsight.faces.landmarks import (NoFace, detect_landmarks, find_landmark_file, landmark_name, read_landmarks,
                                        write_landmarks)
 from hardsight.faces.occluders import draw_occluder, get_occluder
-from hardsight.shards import Shard, check_shard, complete_lines, locked, suffix, take
+from hardsight.shards import Shard, check_shard, complete_lines, locked, manifest_path, manifests, take
 
 OK, NO_FACE, UNREADABLE = "ok", "no face", "unreadable"
 MANIFEST_FIELDS = ["file", "status", "output", "detail"]  # file: relative to DATA; output: relative to OUT
@@ -129,7 +130,7 @@ def run_job(kind: str, data: Path, out: Path, settings: dict[str, Any], worker: 
     if out.resolve() == base.resolve() or base.resolve() in out.resolve().parents:
         raise DataError(f"{out}: is inside DATA ({base}); choose an OUT folder outside it (originals are only read)")
     _check_settings(out, kind, {"data": str(data.resolve()), **settings}, sharded=shard is not None)
-    manifest = out / f"{kind}{suffix(shard)}.csv"
+    manifest = manifest_path(out, kind, shard)
     done = _finished_any(out, kind)
     result = FaceJobResult(kind, data, out, manifest, unreadable=list(missing), shard=shard)
     todo = []
@@ -232,15 +233,13 @@ def _check_settings_unlocked(out: Path, kind: str, settings: dict[str, Any]) -> 
 def _finished_any(out: Path, kind: str) -> dict[str, str]:
     """`_finished` over every manifest in OUT: the whole job's and each shard's (of any shard count)."""
     done: dict[str, str] = {}
-    for manifest in [out / f"{kind}.csv", *sorted(out.glob(f"{kind}.shard-*-of-*.csv"))]:
+    for manifest in manifests(out, kind):
         done.update(_finished(manifest, out))
     return done
 
 
 def _finished(manifest: Path, out: Path) -> dict[str, str]:
     """file -> status for files an earlier run finished (its output still there); unreadable ones are retried."""
-    if not manifest.is_file():
-        return {}
     last: dict[str, dict[str, str]] = {}
     for row in csv.DictReader(io.StringIO(complete_lines(manifest), newline="")):
         if row.get("file") is not None and row.get("status") is not None:
@@ -333,11 +332,8 @@ def occlude(data: Path | str, out: Path | str, occluder: str = "vr-headset", lan
                 "area": area, "seed": seed, "detector": detector}
     result, base, csv_path = run_job("occlude", Path(data), Path(out), settings, _occlude_one, lambda f: f.rel,
                                      workers, progress, shard)
-    if csv_path is not None:
-        if result.shard:  # the last shard to get the lock sees every other shard's finished manifest
-            with locked(_lock_file(Path(out), "occlude")):
-                _write_manifest_copy(csv_path, base, Path(out))
-        else:
+    if csv_path is not None:  # under a lock, the last shard to take it sees every other shard's finished manifest
+        with locked(_lock_file(Path(out), "occlude")) if result.shard else contextlib.nullcontext():
             _write_manifest_copy(csv_path, base, Path(out))
     return result
 

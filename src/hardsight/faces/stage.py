@@ -16,8 +16,9 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
+from hardsight.config import FACE_MARGIN
 from hardsight.errors import ConfigError, DataError
-from hardsight.faces.align import MARGIN, align_face
+from hardsight.faces.align import align_face
 from hardsight.faces.landmarks import DETECTORS, NoFace, detect_landmarks, find_landmark_file, read_landmarks, write_landmarks
 from hardsight.faces.occluders import draw_occluder
 
@@ -35,7 +36,7 @@ class FaceStage:
     """
 
     def __init__(self, size: int, landmarks: str | Path | None = None, base: Path | None = None,
-                 cache: Path | None = None, detector: str = "hog", write_cache: bool = False, margin: float = MARGIN):
+                 cache: Path | None = None, detector: str = "hog", write_cache: bool = False, margin: float = FACE_MARGIN):
         if detector not in DETECTORS:
             raise ConfigError(f"unknown face detector {detector!r}; choose one of {list(DETECTORS)}")
         self.size, self.detector, self.base, self.margin = size, detector, base, margin

@@ -1,9 +1,10 @@
-"""Parts shared by model families: activations by name (a `model_args` choice)."""
+"""Parts shared by model families: input normalisation, and activations by name (a `model_args` choice)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+import torch
 from torch import nn
 
 from hardsight.errors import ConfigError
@@ -19,3 +20,15 @@ def make_activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise ConfigError(f"unknown activation {name!r} in model_args; choose from {list(ACTIVATIONS)}")
     return ACTIVATIONS[name]()
+
+
+class Normalize(nn.Module):
+    """Images arrive in [0, 1]; the model owns its normalisation so exported graphs are self-contained."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std

@@ -9,25 +9,13 @@ import torch
 from torch import nn
 
 from hardsight.config import InputSpec
-from hardsight.models.layers import make_activation
+from hardsight.models.layers import Normalize, make_activation
 from hardsight.models.registry import register
 
 
 def conv_block(c_in: int, c_out: int, activation: str = "relu") -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
                          make_activation(activation))
-
-
-class Normalize(nn.Module):
-    """Images arrive in [0, 1]; the model owns its normalisation so exported graphs are self-contained."""
-
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
 
 
 class CRNN(nn.Module):

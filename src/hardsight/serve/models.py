@@ -34,7 +34,7 @@ class LoadedModel:
     batcher: Batcher
     handler: TaskHandler
     info: dict[str, Any] = field(default_factory=dict)  # what GET /v1/models shows about it
-    predictor: Any = None  # the loaded Predictor (solve prepares its cells with it)
+    predictor: Any = None  # the loaded Predictor (solve reads the classes and thresholds from it)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "task": self.task, "route": f"/v1/{route_of(self.task)}", "engine": self.engine,

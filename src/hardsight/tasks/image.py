@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hardsight.distributed import gather_epoch
 from hardsight.metrics import classification_metrics
-from hardsight.tasks.text import make_optimizers, val_objective
 from hardsight.models.image_classifiers import build_image_model
-from hardsight.models.text_readers import Normalize
+from hardsight.models.layers import Normalize
+from hardsight.tasks.base import Recogniser, val_objective
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-class ImageClassifier(L.LightningModule):
+class ImageClassifier(Recogniser):
     """Loss with class weights, label smoothing and MixUp/CutMix; validation macro-F1 drives checkpoints."""
 
     def __init__(self, model: str, classes: list[str], image_size: int, multi_label: bool = False,
@@ -29,8 +27,6 @@ class ImageClassifier(L.LightningModule):
         self.norm = Normalize(IMAGENET_MEAN, IMAGENET_STD)
         self.net = build_image_model(model, len(classes), pretrained=pretrained, freeze=freeze, model_args=model_args)
         self.register_buffer("class_weights", torch.tensor(class_weights or [1.0] * len(classes), dtype=torch.float32))
-        self._val: list[tuple[np.ndarray, np.ndarray]] = []
-        self._val_loss: list[float] = []
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, 3, S, S) in [0, 1] -> logits (B, C)."""
@@ -56,40 +52,24 @@ class ImageClassifier(L.LightningModule):
         if self.hparams.mixup > 0 and np.random.rand() < 0.5:
             x, y = mix_batch(x, y, self.hparams.mixup)
         loss = self.loss(self(x), y)
-        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(x), sync_dist=True)
+        self.log_train_loss(loss, len(x))
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
         x, y = batch
         logits = self(x)
-        loss = self.loss(logits, y)
-        self.log("val/loss", loss, on_epoch=True, batch_size=len(x), sync_dist=True)
-        self._val_loss.append(float(loss) * len(x))
-        self._val.append((self.probabilities(logits).float().cpu().numpy(), y.cpu().numpy()))
+        batch_out = (self.probabilities(logits).float().cpu().numpy(), y.cpu().numpy())  # (probabilities, multi-hot)
+        self.keep_val([batch_out], self.loss(logits, y), len(x))
 
-    def on_validation_epoch_end(self) -> None:
-        values = self.validation_metrics()
-        if values:
-            self.log_dict(values, prog_bar=True, sync_dist=True)  # equal on every rank already
-
-    def validation_metrics(self) -> dict[str, float] | None:
-        """This epoch's scores over the whole validation split (under DDP, every rank's predictions gathered first)."""
-        batches, loss_sum = gather_epoch(self._val, self._val_loss)
-        self._val, self._val_loss = [], []
-        if not batches:
-            return None
-        probs = np.concatenate([p for p, _ in batches])
-        truth = np.concatenate([t for _, t in batches])
+    def score_epoch(self, outputs: list[tuple[np.ndarray, np.ndarray]], loss_sum: float) -> dict[str, float]:
+        probs = np.concatenate([p for p, _ in outputs])
+        truth = np.concatenate([t for _, t in outputs])
         m = classification_metrics([list(np.flatnonzero(t)) for t in truth], probs, self.classes, self.hparams.multi_label)
-        loss = loss_sum / len(probs)
         values = {"val/accuracy": m.accuracy, "val/balanced_accuracy": m.balanced_accuracy, "val/macro_f1": m.macro_f1,
-                  "val/objective": val_objective(1.0 - m.macro_f1, loss)}
+                  "val/objective": val_objective(1.0 - m.macro_f1, loss_sum / len(probs))}
         if m.mean_average_precision is not None:
             values["val/map"] = m.mean_average_precision
         return values
-
-    def configure_optimizers(self):
-        return make_optimizers(self, [p for p in self.parameters() if p.requires_grad])
 
 
 def softmax_focal_loss(logits: torch.Tensor, soft: torch.Tensor, weight: torch.Tensor, label_smoothing: float = 0.0,
