@@ -16,9 +16,11 @@ from hardsight.cli import app
 from hardsight.config import InputSpec
 from hardsight.engines import META_PREFIX
 from hardsight.errors import RunError
-from hardsight.export import ExportError, check_parity, export_reader
+from hardsight.export import ExportError, _write_graph, check_parity, export_classifier, export_reader
+from hardsight.models import list_models
 from hardsight.predict import Predictor, load_module
 from hardsight.runs import RunFolder
+from hardsight.tasks.image import ImageClassifier
 from hardsight.tasks.text import TextReader
 from tests.serve.runs import exported_run
 
@@ -61,9 +63,11 @@ def test_graph_takes_any_batch_and_width(exported):
     assert steps == sorted(set(steps))  # wider images, more CTC steps
 
 
-@pytest.mark.parametrize("model", ["crnn", "crnn_lstm", "cnn"])
-def test_untrained_readers_export_with_same_decoded_text(tmp_path, model):
-    """Random weights read non-empty strings, so the decoded comparison is not vacuous (GRU / LSTM + CTC, cnn)."""
+@pytest.mark.parametrize("model", list_models("text"))
+def test_every_registered_reader_exports_with_same_decoded_text(tmp_path, model):
+    """Random weights read non-empty strings, so the decoded comparison is not vacuous (GRU / LSTM + CTC, cnn).
+
+    Fails if any registered reader cannot be exported by either exporter on the installed torch."""
     torch.manual_seed(0)
     keep = model.startswith("crnn")
     spec = InputSpec(32, 128 if keep else 96, keep_aspect=keep)
@@ -74,10 +78,35 @@ def test_untrained_readers_export_with_same_decoded_text(tmp_path, model):
         batches.append(torch.rand(4, 1, 32, 128, generator=gen))
     result = export_reader(module, tmp_path / "model.onnx", batches)
     assert result.max_prob_diff < 1e-4
+    assert result.exporter in ("dynamo", "torchscript") and (result.exporter == "dynamo") == (not result.exporter_note)
     assert result.dynamic_axes == (["batch", "width"] if keep else ["batch"])
     with torch.inference_mode():
         texts = [t for t, _ in module.decode(module(batches[1]))]
     assert any(texts), "random weights should read something"
+
+
+@pytest.mark.parametrize("model", list_models("image"))
+def test_every_registered_classifier_exports_with_same_top_class(tmp_path, model):
+    torch.manual_seed(0)
+    module = ImageClassifier(model, ["a", "b", "c"], image_size=32).eval()
+    gen = torch.Generator().manual_seed(1)
+    batches = [torch.rand(1, 3, 32, 32, generator=gen), torch.rand(5, 3, 32, 32, generator=gen)]
+    result = export_classifier(module, tmp_path / "model.onnx", batches)
+    assert result.max_prob_diff < 1e-4 and result.dynamic_axes == ["batch"]
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.rand(3, 3, 32, 32, generator=gen)
+    with torch.inference_mode():
+        ref = module.probabilities(module(x)).numpy()
+    assert np.abs(session.run(None, {"images": x.numpy()})[0] - ref).max() < 1e-4
+
+
+def test_a_model_neither_exporter_can_write_is_an_export_error(tmp_path):
+    class Unexportable(torch.nn.Module):
+        def forward(self, x):  # a layer that no tracer gets through, as an unsupported op would behave
+            raise RuntimeError("unsupported layer")
+
+    with pytest.raises(ExportError, match="both exporters"):
+        _write_graph(Unexportable(), tmp_path / "m.onnx", torch.rand(2, 1, 8, 8), False, 18, "out")
 
 
 def test_a_graph_that_disagrees_is_refused(tmp_path):

@@ -13,7 +13,7 @@ import io
 import logging
 import time
 import warnings
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,13 +47,16 @@ class ExportResult:
     max_prob_diff: float
     seconds: float
     size_mb: float
+    exporter: str = "dynamo"  # "dynamo" (torch.export) or "torchscript" (the fallback)
+    exporter_note: str = ""  # why the dynamo exporter was not used, when it was not
     metadata: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"path": str(self.path), "opset": self.opset, "dynamic_axes": self.dynamic_axes,
                 "shapes_checked": [list(s) for s in self.shapes_checked], "images_checked": self.images_checked,
                 "sample_source": self.sample_source, "max_prob_diff": self.max_prob_diff,
-                "seconds": round(self.seconds, 2),
+                "seconds": round(self.seconds, 2), "exporter": self.exporter,
+                "exporter_note": self.exporter_note,
                 "size_mb": round(self.size_mb, 3)}
 
 
@@ -103,7 +106,7 @@ def _export_checked(net, path: Path, batches: list[torch.Tensor], metadata: dict
     """Write to `<path>.partial`, check it, then move it into place; a failed check leaves `<path>.rejected`."""
     start = time.perf_counter()
     partial = path.with_name(path.name + ".partial")
-    _write_graph(net, partial, batches[0], dynamic_width, opset, output)
+    exporter, note = _write_graph(net, partial, batches[0], dynamic_width, opset, output)
     _add_metadata(partial, metadata or {}, doc)
     try:
         diff = check(partial)
@@ -113,7 +116,7 @@ def _export_checked(net, path: Path, batches: list[torch.Tensor], metadata: dict
     partial.replace(path)
     return ExportResult(path, opset, ["batch", "width"] if dynamic_width else ["batch"],
                         [tuple(b.shape) for b in batches], images_checked, source, diff,
-                        time.perf_counter() - start, path.stat().st_size / 1e6, metadata or {})
+                        time.perf_counter() - start, path.stat().st_size / 1e6, exporter, note, metadata or {})
 
 
 def check_parity(module, onnx_path: Path, batches: list[torch.Tensor],
@@ -220,27 +223,66 @@ def sample_batches(run: RunFolder, spec, n: int = 32, seed: int = 0) -> tuple[li
     return batches, source
 
 
-def _write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, opset: int, output: str) -> None:
-    """torch.export -> ONNX, one self-contained file (weights inside)."""
+def _write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, opset: int,
+                 output: str) -> tuple[str, str]:
+    """One self-contained ONNX file (weights inside): torch.export first, the TorchScript exporter where that fails.
+
+    Some releases cannot decompose layers that the TorchScript exporter still writes (torch 2.14's dynamo path
+    fails on a BiGRU, "Failed to decompose the FX graph"); the parity check afterwards is the same for both
+    paths. Returns (exporter, why the first choice was not used, or "").
+    """
+    x = example if len(example) > 1 else example.repeat(2, 1, 1, 1)  # size-1 dims would be specialised
+    try:
+        with _quiet_exporter():
+            _export_dynamo(module, path, x, keep_aspect, opset, output)
+        return "dynamo", ""
+    except Exception as e:  # torch.export raises many types; all mean "this path could not write the graph"
+        dynamo_error = f"{type(e).__name__}: {_first_line(e)}"
+    path.unlink(missing_ok=True)
+    try:
+        with _quiet_exporter():
+            _export_torchscript(module, path, x, keep_aspect, opset, output)
+    except Exception as e:  # the legacy exporter raises many types too
+        raise ExportError(f"{path}: torch.onnx.export failed with both exporters: dynamo ({dynamo_error}); "
+                          f"torchscript ({type(e).__name__}: {_first_line(e)})") from None
+    return "torchscript", dynamo_error
+
+
+def _export_dynamo(module, path: Path, x: torch.Tensor, keep_aspect: bool, opset: int, output: str) -> None:
     from torch.export import Dim
 
-    batch = Dim("batch", min=1, max=65536)
-    axes: dict[int, Any] = {0: batch}
+    axes: dict[int, Any] = {0: Dim("batch", min=1, max=65536)}
     if keep_aspect:
         axes[3] = Dim.DYNAMIC
-    x = example if len(example) > 1 else example.repeat(2, 1, 1, 1)  # size-1 dims would be specialised
+    torch.onnx.export(module, (x,), str(path), dynamo=True, external_data=False, opset_version=opset,
+                      input_names=[INPUT], output_names=[output], dynamic_shapes=(axes,))
+
+
+def _export_torchscript(module, path: Path, x: torch.Tensor, keep_aspect: bool, opset: int, output: str) -> None:
+    axes = {0: "batch", **({3: "width"} if keep_aspect else {})}
+    out_axes = {0: "batch", **({1: "steps"} if keep_aspect else {})}
+    torch.onnx.export(module, (x,), str(path), dynamo=False, opset_version=opset, input_names=[INPUT],
+                      output_names=[output], dynamic_axes={INPUT: axes, output: out_axes})
+
+
+@contextmanager
+def _quiet_exporter():
+    """The exporters narrate their passes and warn about internals a user cannot act on."""
     torch_log = logging.getLogger("torch")
     level = torch_log.level
-    try:  # the exporter narrates its passes and warns about internals a user cannot act on
-        torch_log.setLevel(logging.ERROR)
+    torch_log.setLevel(logging.ERROR)
+    try:
         with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (x,), str(path), dynamo=True, external_data=False, opset_version=opset,
-                              input_names=[INPUT], output_names=[output], dynamic_shapes=(axes,))
-    except Exception as e:  # torch.export raises many types; all mean "this graph could not be written"
-        raise ExportError(f"{path}: torch.onnx.export failed: {type(e).__name__}: {str(e).strip()[:500]}") from None
+            yield
     finally:
         torch_log.setLevel(level)
+
+
+def _first_line(e: Exception) -> str:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    summary = next((line for line in lines if "size of tensor" in line or "Error" in line), lines[0] if lines else "")
+    return summary[:300]
 
 
 def _add_metadata(path: Path, metadata: dict[str, str], doc: str) -> None:

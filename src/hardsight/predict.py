@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
+import re
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -39,11 +42,24 @@ def load_module(run: RunFolder, which: str = "best"):
     if task not in TASKS:
         raise RunError(f"{run.path}: task {task!r} is not known to this version of hardsight")
     ckpt = run.checkpoint(which)
-    try:
-        module = TASKS[task].load_from_checkpoint(ckpt, map_location="cpu")
-    except (RuntimeError, KeyError, EOFError) as e:
-        raise RunError(f"{ckpt}: cannot load checkpoint ({e})") from None
+    with refusing_pickled_code(ckpt):
+        try:  # a run folder is user input: weights_only, whatever torch's default or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD
+            module = TASKS[task].load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
+        except (RuntimeError, KeyError, EOFError) as e:
+            raise RunError(f"{ckpt}: cannot load checkpoint ({e})") from None
     return module.eval()
+
+
+@contextmanager
+def refusing_pickled_code(ckpt: Path):
+    """A checkpoint that needs more than tensors and plain values to load is refused in one line, not run."""
+    try:
+        yield
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)", str(e)) or re.search(r"[Uu]nsupported[^\n]*?([\w.]+)", str(e))
+        what = f": {found.group(1)}" if found else ""
+        raise RunError(f"{ckpt}: refused: the checkpoint holds a pickled object{what}, not only weights and plain "
+                       f"values; hardsight loads checkpoints with weights_only=True") from None
 
 
 @torch.inference_mode()

@@ -25,6 +25,7 @@ from hardsight.data.text_dataset import TextDataModule
 from hardsight.errors import RunError
 from hardsight.experiment_log import hparam_metrics, log_hparams, make_logger
 from hardsight.metrics import ClassificationMetrics, TextMetrics
+from hardsight.predict import refusing_pickled_code
 from hardsight.runs import RunFolder
 from hardsight.tasks import ImageClassifier, TextReader
 
@@ -114,7 +115,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
                   + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else ""))
     start = time.monotonic()
     with distributed.sharing_run_folder(run):  # Lightning may start the other ranks from this command line
-        trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt)} if ckpt else {}))
+        with refusing_pickled_code(ckpt):  # --resume reads RUN/checkpoints/last.ckpt: user input too
+            trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt), "weights_only": True} if ckpt else {}))
     minutes = (time.monotonic() - start) / 60
     if trainer.interrupted:
         stopped = "interrupted"

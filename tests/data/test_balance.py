@@ -157,3 +157,52 @@ def test_cli_balance_json(data, tmp_path):
     assert {c: v["total"] for c, v in doc["classes"].items()} == {"Bus": 2, "Car": 2, "Palm": 2}
     again = CliRunner().invoke(app, ["balance", str(data), str(tmp_path / "out"), "--per-class", "2"])
     assert again.exit_code == 2 and "--resume" in again.output and "Traceback" not in again.output
+
+
+def test_resume_into_a_folder_balance_did_not_make_is_refused(data, tmp_path):
+    victim = tmp_path / "victim"
+    (victim / "Bus").mkdir(parents=True)
+    (victim / "Bus" / "bus0.jpg").write_bytes(b"the user's own file")
+    before = _snapshot(victim)
+    with pytest.raises(DataError, match="not an interrupted"):
+        balance(data, victim, per_class=5, resume=True, progress=False)
+    assert _snapshot(victim) == before
+
+
+def _tiles(folder: Path, per_class: int) -> Path:
+    """Two classes told apart by colour, with texture, so every file has distinct pixels."""
+    rng = np.random.default_rng(1)
+    for cls, colour in {"red": (200, 30, 30), "blue": (30, 30, 200)}.items():
+        (folder / cls).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = np.clip(np.array(colour) + rng.normal(0, 25, (32, 32, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(folder / cls / f"{cls}{i}.png")
+    return folder
+
+
+def test_augmented_copies_stay_on_the_side_of_their_source(tmp_path):
+    from tests.cli_runner import run_cli
+
+    data = _tiles(tmp_path / "data", per_class=10)
+    out = tmp_path / "balanced"
+    balance(data, out, per_class=40, seed=0, progress=False)  # three copies of every original
+    with (out / MANIFEST).open(newline="") as f:
+        source_of = {row["file"]: row["source"] for row in csv.DictReader(f)}
+    assert sum(f != s for f, s in source_of.items()) == 60
+
+    inspected = run_cli("inspect", out, "--out", tmp_path / "inspect")
+    said = " ".join((inspected.stdout + inspected.stderr).split())  # the table may wrap
+    assert "augmented copies" in said and "60 files made by `hardsight balance` from 20 originals" in said
+
+    run = tmp_path / "run"
+    run_cli("train", "image", out, "--out", run, "--epochs", "1", "--image-size", "32", "--batch-size", "16",
+            "--split", "0.6,0.2,0.2")
+    split = json.loads((run / "split.json").read_text())
+    side = {}
+    for part in ("train", "val", "test"):
+        for files in split[part]:
+            for file in files:
+                side.setdefault(source_of[file], set()).add(part)
+    assert len(side) == 20  # every original is in the split, with its copies
+    assert all(len(parts) == 1 for parts in side.values()), {s: p for s, p in side.items() if len(p) > 1}
+    assert {p for parts in side.values() for p in parts} == {"train", "val", "test"}

@@ -30,3 +30,6 @@ def export(
                   f"{' and '.join(result.dynamic_axes)}): {result.images_checked} images on "
                   f"{len(result.shapes_checked)} input shapes give the same answers as PyTorch, max probability "
                   f"difference {result.max_prob_diff:.1e}")
+    if result.exporter != "dynamo":
+        console.print(f"written by the {result.exporter} exporter: torch.export could not write this model "
+                      f"({result.exporter_note})")

@@ -159,6 +159,23 @@ def _read_manifest(out: Path, planned: list[Planned], data: Path) -> set[str]:
     return done
 
 
+def copy_sources(folder: Path) -> dict[Path, str]:
+    """Every file a `hardsight balance` job wrote in `folder`, mapped to the original it came from.
+
+    Empty for a folder that is not a balance output. Splits group by this, so an augmented copy always lands on
+    the same side as its source (and as the source's other copies): otherwise test images leak into training.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    sources: dict[Path, str] = {}
+    for path in manifests(folder, Path(MANIFEST).stem):
+        for row in csv.DictReader(io.StringIO(complete_lines(path), newline="")):
+            if row.get("file") and row.get("source"):
+                sources[folder / row["file"]] = row["source"]
+    return sources
+
+
 def _write(item: Planned, out: Path) -> None:
     target = out / item.file
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -192,8 +209,12 @@ def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, re
         raise DataError(f"{data}: no such folder; expected DATA/<class>/*.jpg")
     if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
         raise DataError(f"{out}: is inside DATA ({data}); choose an OUT folder outside it")
-    if not shard and out.exists() and any(out.iterdir()) and not resume:
-        raise DataError(f"{out}: not empty; pass --resume to finish an interrupted job there, or choose a new OUT")
+    if not shard and out.exists() and any(out.iterdir()):
+        if not resume:
+            raise DataError(f"{out}: not empty; pass --resume to finish an interrupted job there, or choose a new OUT")
+        if not manifests(out, Path(MANIFEST).stem):  # never write over files that no balance job of ours made
+            raise DataError(f"{out}: not empty and holds no {MANIFEST}, so it is not an interrupted "
+                            f"`hardsight balance` job; --resume only finishes one of those; choose a new OUT")
     planned, counts, unreadable = plan(data, per_class, seed)
     manifest = manifest_path(out, Path(MANIFEST).stem, shard)
     with locked(out / LOCK) if shard else contextlib.nullcontext():

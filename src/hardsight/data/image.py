@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
+from hardsight.data.balance import copy_sources
 from hardsight.data.images import UnreadableImage, is_image, list_images, load_image, parallel_map
 from hardsight.data.text import Skipped
 from hardsight.errors import DataError
@@ -66,7 +67,8 @@ def read_labelled_files(source: Path, label_col: str = "label", group_col: str |
         classes = _class_dirs(source)
         if not classes:
             raise DataError(f"{source}: expected one folder per class (DATA/<class>/*.jpg) or a CSV manifest")
-        rows = [(p, [d.name], None) for d in classes for p in list_images(d)]
+        sources = copy_sources(source)  # a balance output: each augmented copy is grouped with its original
+        rows = [(p, [d.name], sources.get(p)) for d in classes for p in list_images(d)]
         if not rows:
             raise DataError(f"{source}: the class folders hold no images")
     if extra_labels:

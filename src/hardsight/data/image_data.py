@@ -75,7 +75,8 @@ def prepare_image_data(cfg: TrainConfig, saved_split: dict | None = None, saved_
         if parts:
             raise DataError("--val-dir/--test-dir are for text sets; image sets are split by --split (seeded, "
                             "duplicate-aware)")
-        items = stratified_split(ds.items, cfg.split, cfg.seed, grouped=bool(cfg.group_col))
+        # groups: --group-col (people), or the originals of a balance output's augmented copies
+        items = stratified_split(ds.items, cfg.split, cfg.seed, grouped=any(it.group for it in ds.items))
     if not items["val"]:
         raise DataError(f"{cfg.data}: the validation split is empty; use a split with a validation fraction")
     return ImageData(ds.classes, items, ds.skipped, ds.duplicates, Path(cfg.data))

@@ -120,6 +120,8 @@ class ImageInspection:
     sizes: dict[str, int]  # "WxH" -> files
     skipped: Skipped
     plots: list[Path] = field(default_factory=list)
+    augmented_copies: int = 0  # files a `hardsight balance` job made from another file of the set
+    copied_originals: int = 0  # the originals those copies came from
 
 
 def looks_like_image_classes(data: Path) -> bool:
@@ -142,7 +144,10 @@ def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label
 
     data = Path(data)
     out = Path(out) if out else Path("runs") / "inspect" / (data.stem if data.is_file() else data.name)
+    from hardsight.data.balance import copy_sources
+
     ds = load_image_dataset(data, 64, label_col=label_col, workers=8)
+    copies = {f: src for f, src in copy_sources(data).items() if f.relative_to(data).as_posix() != src}
     counts = class_counts(ds.items, ds.classes)
     sizes: Counter[str] = Counter()
     for it in ds.items:
@@ -151,7 +156,8 @@ def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label
     nonzero = [v for v in counts.values() if v]
     ins = ImageInspection(data, out, len(ds.items), sum(len(it.paths) for it in ds.items), counts,
                           max(nonzero) / min(nonzero) if nonzero else 0.0, ds.duplicates,
-                          sum(len(it.labels) > 1 for it in ds.items), dict(sizes.most_common()), ds.skipped)
+                          sum(len(it.labels) > 1 for it in ds.items), dict(sizes.most_common()), ds.skipped,
+                          augmented_copies=len(copies), copied_originals=len(set(copies.values())))
     thumbs, titles = [], []
     for c in ds.classes:
         picks = [it for it in ds.items if c in it.labels][:per_class]
@@ -172,6 +178,9 @@ def print_image_inspection(ins: ImageInspection) -> None:
     t.add_row("distinct images", f"{ins.n_images} ({ins.n_files} files)")
     t.add_row("duplicates found", f"{ins.duplicates} files repeat another's pixels "
                                   f"({ins.multi_label_items} images carry several labels)")
+    if ins.augmented_copies:
+        t.add_row("augmented copies", f"{ins.augmented_copies} files made by `hardsight balance` from "
+                                      f"{ins.copied_originals} originals; splits keep each with its original")
     t.add_row("classes", str(len(ins.class_counts)))
     t.add_row("imbalance (largest / smallest)", f"{ins.imbalance_ratio:.1f} : 1")
     t.add_row("sizes", ", ".join(f"{k}: {v}" for k, v in list(ins.sizes.items())[:5]))
