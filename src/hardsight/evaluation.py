@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,12 @@ def _to_numpy(image: torch.Tensor) -> np.ndarray:
 
 
 def _safe_name(path: Path) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in (path.stem if path.is_file() else path.name)) or "data"
+    """The data set's name plus a hash of its full path: two sets named alike never share a figures folder."""
+    import hashlib
+
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (path.stem if path.is_file() else path.name))
+    digest = hashlib.sha1(os.fsencode(path.resolve())).hexdigest()[:8]
+    return f"{name or 'data'}-{digest}"
 
 
 def finish_text_run(run: RunFolder, data: TextData, minutes: float, stopped_by: str, epochs: int) -> TextMetrics:

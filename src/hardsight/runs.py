@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import platform
 import re
@@ -91,10 +93,19 @@ class RunFolder:
         return Path(out) if out else _next_free(root / task / model)
 
     def write_start(self, cfg: TrainConfig, labels: dict[str, Any], split: dict[str, Any]) -> None:
-        save_config(cfg, self.config)
-        _write_json(self.labels, labels)
-        _write_json(self.split, split)
-        _write_json(self.env, environment())
+        """The files a run starts with, all or none: a half-written folder would block the rerun and --resume."""
+        try:
+            save_config(cfg, self.config)
+            _write_json(self.labels, labels)
+            _write_json(self.split, split)
+            _write_json(self.env, environment())
+        except BaseException:
+            for path in (self.config, self.labels, self.split, self.env):
+                path.unlink(missing_ok=True)
+            for folder in (self.checkpoints, self.plots):
+                with contextlib.suppress(OSError):  # only if still empty: never remove what someone else put there
+                    folder.rmdir()
+            raise
 
     # -- reading ----------------------------------------------------------------------------
     @classmethod

@@ -83,6 +83,20 @@ def complete_lines(path: Path) -> str:
     return text if text.endswith("\n") else text[: text.rfind("\n") + 1]
 
 
+def open_for_append(path: Path):
+    """A job's own manifest, opened to append rows after its last complete line.
+
+    A row cut off by an interrupt is dropped first (its file is redone), so the next row never glues onto it.
+    Only this job (or shard) appends to `path`, so no one else is halfway through writing that line."""
+    if path.is_file():
+        data = path.read_bytes()
+        keep = data if data.endswith(b"\n") else data[: data.rfind(b"\n") + 1]
+        if len(keep) != len(data):
+            with path.open("r+b") as fh:
+                fh.truncate(len(keep))
+    return path.open("a", newline="", encoding="utf-8")
+
+
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on `path` (created if missing) between processes; a no-op where flock is missing."""

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -18,6 +20,7 @@ from hardsight import distributed
 from hardsight.callbacks import EpochMetricsCSV, SaveOnInterrupt, SessionTimer
 from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
+from hardsight.data.images import refuse_out_inside
 from hardsight.data.text import Skipped
 from hardsight.data.image_data import ImageData, ImageDataModule, prepare_image_data, print_image_summary
 from hardsight.data.text_data import TextData, prepare_text_data
@@ -51,6 +54,19 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*LeafSpec.*")
 
 
+@contextmanager
+def interrupt_as_keyboard_interrupt(trainer: L.Trainer):
+    """Lightning answers Ctrl-C with sys.exit(1) after its checkpoint callbacks ran; callers (and the shell,
+    which expects 130) should see the interrupt itself."""
+    try:
+        yield
+    except SystemExit:
+        if trainer.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Lightning set it to ignore for its teardown
+            raise KeyboardInterrupt from None
+        raise
+
+
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, preprocess=None,
           prepared: ImageData | None = None, extra_callbacks: list | None = None) -> TrainResult:
     """Train from `cfg` into a new run folder (or continue `cfg.out` when resuming).
@@ -74,6 +90,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     from hardsight.faces.stage import RUN_LANDMARKS, face_preprocess
 
     preprocess = preprocess or face_preprocess(cfg, Path(cfg.out) if resume else None)
+    if not resume and Path(cfg.data).is_dir():  # the run's plots and samples would be read as data by the next run
+        refuse_out_inside(Path(cfg.out or "runs"), Path(cfg.data), "a later run would read this run's files as data")
     L.seed_everything(cfg.seed, workers=True, verbose=False)  # before the model exists: its init is seeded too
     data, labels, module, dm = assemble(cfg, saved_split, saved_labels, preprocess, prepared)
     out_given = bool(cfg.out)
@@ -115,7 +133,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
                   + (f", at most {cfg.max_minutes:g} min" if cfg.max_minutes else ""))
     start = time.monotonic()
     with distributed.sharing_run_folder(run):  # Lightning may start the other ranks from this command line
-        with refusing_pickled_code(ckpt):  # --resume reads RUN/checkpoints/last.ckpt: user input too
+        with refusing_pickled_code(ckpt), interrupt_as_keyboard_interrupt(trainer):
+            # --resume reads RUN/checkpoints/last.ckpt: user input too, so weights_only
             trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt), "weights_only": True} if ckpt else {}))
     minutes = (time.monotonic() - start) / 60
     if trainer.interrupted:

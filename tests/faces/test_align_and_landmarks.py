@@ -69,6 +69,7 @@ def test_dlib_finds_no_face_in_a_blank_image():
         detect_landmarks(Image.new("RGB", (120, 120), (200, 200, 200)))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not TFEID.is_dir(), reason=f"{TFEID} is not here (the shared faces data set)")
 def test_dlib_landmarks_on_a_real_face():
     pytest.importorskip("dlib")

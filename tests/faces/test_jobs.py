@@ -103,6 +103,7 @@ def test_landmarks_verb_reports_no_face_and_unreadable_files(tmp_path):
     assert proc.returncode == 2 and "did you mean 'vr-headset'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_landmarks_of_real_faces_are_saved_per_image(tmp_path):
     pytest.importorskip("dlib")
     from tests.faces.test_align_and_landmarks import TFEID

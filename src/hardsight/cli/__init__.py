@@ -19,6 +19,9 @@ class _FriendlyErrors(TyperGroup):
         except HardsightError as e:
             console.print(f"[bold red]error:[/bold red] {e}")
             raise typer.Exit(2) from None
+        except KeyboardInterrupt:  # the shell's convention for Ctrl-C (click would exit 1 with "Aborted!")
+            console.print("[yellow]interrupted[/yellow]")
+            raise typer.Exit(130) from None
 
 
 app = typer.Typer(cls=_FriendlyErrors, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,

@@ -25,9 +25,10 @@ from typing import Any
 
 from PIL import Image, ImageStat
 
-from hardsight.data.images import UnreadableImage, list_images, load_image, open_image, parallel_map
+from hardsight.data.images import UnreadableImage, list_images, load_image, open_image, parallel_map, refuse_out_inside
 from hardsight.errors import DataError
-from hardsight.shards import Shard, check_shard, complete_lines, locked, manifest_path, manifests, take
+from hardsight.shards import (Shard, check_shard, complete_lines, locked, manifest_path, manifests, open_for_append,
+                              take)
 
 MANIFEST = "balance_manifest.csv"
 MANIFEST_FIELDS = ["class", "file", "source", "kind"]  # file: relative to OUT; source: relative to DATA
@@ -139,9 +140,19 @@ def plan(data: Path, per_class: int, seed: int = 0) -> tuple[list[Planned], dict
     return planned, counts, unreadable
 
 
+NAME_MAX = 255  # bytes in one file name, on the common filesystems
+
+
 def _aug_name(source: Path, data: Path, k: int) -> str:
+    """`<stem>_aug<k><ext>`; a stem too long for that is cut and tagged with its hash, so names stay distinct."""
     rel = source.relative_to(data)
-    return rel.with_name(f"{source.stem}_aug{k}{source.suffix}").as_posix()
+    tail = f"_aug{k}{source.suffix}"
+    stem = source.stem
+    if len((stem + tail).encode()) > NAME_MAX:
+        tag = f"-{zlib.crc32(stem.encode()):08x}"
+        room = NAME_MAX - len((tag + tail).encode())
+        stem = stem.encode()[:room].decode("utf-8", "ignore") + tag
+    return rel.with_name(stem + tail).as_posix()
 
 
 def _read_manifest(out: Path, planned: list[Planned], data: Path) -> set[str]:
@@ -179,7 +190,7 @@ def copy_sources(folder: Path) -> dict[Path, str]:
 def _write(item: Planned, out: Path) -> None:
     target = out / item.file
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial")
+    tmp = target.with_name(f".{zlib.crc32(target.name.encode()):08x}.partial")  # short: the name may be at NAME_MAX
     if item.kind == "original":
         shutil.copy2(item.source, tmp)
     else:
@@ -207,8 +218,7 @@ def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, re
         raise DataError(f"--per-class {per_class}: expected at least 1 image per class")
     if not data.is_dir():
         raise DataError(f"{data}: no such folder; expected DATA/<class>/*.jpg")
-    if out.resolve() == data.resolve() or data.resolve() in out.resolve().parents:
-        raise DataError(f"{out}: is inside DATA ({data}); choose an OUT folder outside it")
+    refuse_out_inside(out, data)
     if not shard and out.exists() and any(out.iterdir()):
         if not resume:
             raise DataError(f"{out}: not empty; pass --resume to finish an interrupted job there, or choose a new OUT")
@@ -230,7 +240,7 @@ def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, re
     todo = [p for p in mine if p.file not in done]
     if shard:
         counts, unreadable = _shard_counts(mine, counts, shard), unreadable if shard[0] == 0 else []
-    with manifest.open("a", newline="", encoding="utf-8") as f:
+    with open_for_append(manifest) as f:
         writer = csv.DictWriter(f, MANIFEST_FIELDS)
         for item in _progress(todo, progress):
             _write(item, out)

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from hardsight.data.balance import copy_sources
-from hardsight.data.images import UnreadableImage, is_image, list_images, load_image, parallel_map
+from hardsight.data.images import UnreadableImage, is_image, list_images, load_image, parallel_map, read_csv_text
 from hardsight.data.text import Skipped
 from hardsight.errors import DataError
 
@@ -82,7 +82,7 @@ def _class_dirs(folder: Path) -> list[Path]:
 
 
 def _read_csv(path: Path, label_col: str, group_col: str | None, skipped: Skipped):
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with read_csv_text(path) as f:
         reader = csv.DictReader(f)
         cols = [c.strip() for c in reader.fieldnames or []]
         for need in ["file", label_col] + ([group_col] if group_col else []):
@@ -124,7 +124,7 @@ def _add_extra_labels(rows, extra: Path, source: Path):
         raise DataError(f"{extra}: no such label-correction CSV")
     base = source if source.is_dir() else source.parent
     by_path = {p.resolve(): (p, labs, g) for p, labs, g in rows}
-    with extra.open(newline="", encoding="utf-8-sig") as f:
+    with read_csv_text(extra) as f:
         for lineno, row in enumerate(csv.DictReader(f), start=2):
             file = _resolve(base, (row.get("file") or "").strip()) or _resolve(extra.parent, (row.get("file") or "").strip())
             if file is None or file.resolve() not in by_path:

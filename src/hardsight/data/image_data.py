@@ -77,6 +77,9 @@ def prepare_image_data(cfg: TrainConfig, saved_split: dict | None = None, saved_
                             "duplicate-aware)")
         # groups: --group-col (people), or the originals of a balance output's augmented copies
         items = stratified_split(ds.items, cfg.split, cfg.seed, grouped=any(it.group for it in ds.items))
+    if len(ds.classes) < 2 and not cfg.multi_label:
+        raise DataError(f"{cfg.data}: one class only ({ds.classes[0]!r}); a classifier needs at least two "
+                        f"(DATA/<class>/*.jpg with a folder per class), or --multi-label for a yes/no label")
     if not items["val"]:
         raise DataError(f"{cfg.data}: the validation split is empty; use a split with a validation fraction")
     return ImageData(ds.classes, items, ds.skipped, ds.duplicates, Path(cfg.data))

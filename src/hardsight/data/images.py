@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,8 +26,47 @@ def is_image(path: Path) -> bool:
 
 
 def list_images(folder: Path) -> list[Path]:
-    """Image files below `folder`, recursively, in a stable order."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p))
+    """Image files below `folder`, recursively, in a stable order.
+
+    Names that are not valid UTF-8 are left out and reported: they cannot be written to the UTF-8 manifests,
+    split files and reports that record every file, and a label read from such a name would not be text."""
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p))
+    bad = [p for p in found if not _utf8_name(p)]
+    if bad:
+        from hardsight.console import console
+
+        shown = os.fsencode(bad[0]).decode("utf-8", "backslashreplace")
+        console.print(f"[yellow]skipped {len(bad)} file(s) in {folder} whose names are not valid UTF-8 "
+                      f"(first: {shown}); rename them to use them[/yellow]")
+    return [p for p in found if _utf8_name(p)]
+
+
+def _utf8_name(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # os.fsdecode turned undecodable bytes into lone surrogates
+        return False
+
+
+def read_csv_text(path: Path) -> io.StringIO:
+    """A CSV's text for csv.reader, decoded as UTF-8 (with or without a BOM); another encoding is a one-line error."""
+    from hardsight.errors import DataError
+
+    try:
+        return io.StringIO(Path(path).read_bytes().decode("utf-8-sig"), newline="")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}); "
+                        "save it as UTF-8") from None
+
+
+def refuse_out_inside(out: Path, data: Path, why: str = "originals are only read") -> None:
+    """Outputs never go inside the data they come from: a later run would read them as data."""
+    from hardsight.errors import DataError
+
+    out, data = Path(out).resolve(), Path(data).resolve()
+    if out == data or data in out.parents:
+        raise DataError(f"{out}: is inside DATA ({data}); choose an output folder outside it ({why})")
 
 
 def expand_paths(items: Iterable[str | Path]) -> list[Path]:
@@ -36,7 +77,10 @@ def expand_paths(items: Iterable[str | Path]) -> list[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            out.extend(list_images(p))
+            found = list_images(p)
+            if not found:
+                raise DataError(f"{item}: the folder holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            out.extend(found)
         elif p.is_file():
             out.append(p)
         else:
@@ -75,9 +119,16 @@ def open_image(path: Path | str) -> Image.Image:
 def read_size(path: Path | str) -> tuple[int, int]:
     """(width, height) from the header alone; full decoding errors surface later in load_image."""
     try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.width * im.height > MAX_PIXELS:
+                    raise UnreadableImage(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS:,} limit")
+                return im.size
+    except UnreadableImage:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as e:
         raise UnreadableImage("not an image" if isinstance(e, UnidentifiedImageError) else str(e)) from None
 
 

@@ -127,7 +127,10 @@ class ImageInspection:
 def looks_like_image_classes(data: Path) -> bool:
     """Class folders (no images at the top) or a labels.csv layout mean an image task; else text."""
     from hardsight.data.images import is_image
+    from hardsight.errors import DataError
 
+    if not data.exists():
+        raise DataError(f"{data}: no such file or folder")
     if data.is_file():
         return False
     if (data / "labels.csv").is_file():

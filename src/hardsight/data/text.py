@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hardsight.data.images import list_images
+from hardsight.data.images import list_images, read_csv_text
 from hardsight.errors import DataError
 
 
@@ -75,7 +75,7 @@ def read_text_labels(source: Path, labelling: TextLabelling) -> tuple[list[Label
 
 
 def _read_csv(path: Path, labelling: TextLabelling, skipped: Skipped) -> list[LabelledFile]:
-    with path.open(newline="", encoding="utf-8-sig") as f:
+    with read_csv_text(path) as f:
         reader = csv.DictReader(f)
         cols = [c.strip().lower() for c in reader.fieldnames or []]
         if "file" not in cols or "label" not in cols:

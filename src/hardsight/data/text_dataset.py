@@ -24,15 +24,23 @@ class TextSample:
     image: torch.Tensor  # uint8 (C, H, W) at the model's height
 
 
-def read_sizes(files: list[LabelledFile], workers: int = 4) -> tuple[list[tuple[LabelledFile, tuple[int, int]]], Skipped]:
-    """Image sizes from the headers (cheap); files that are not images are reported and dropped."""
+MAX_ASPECT = 32.0  # width / height: at the default 32 px height, the widest input a reader takes (1024 px)
+
+
+def read_sizes(files: list[LabelledFile], workers: int = 4,
+               max_aspect: float = MAX_ASPECT) -> tuple[list[tuple[LabelledFile, tuple[int, int]]], Skipped]:
+    """Image sizes from the headers (cheap); files that are not images, too big, or far wider than any CAPTCHA
+    (one 8000x1 file would widen every padded batch of the run) are reported and dropped."""
     skipped = Skipped()
 
     def size(f: LabelledFile):
         try:
-            return f, read_size(f.path), None
+            w, h = read_size(f.path)
         except UnreadableImage as e:
             return f, None, str(e)
+        if w > max_aspect * max(h, 1) or h > max_aspect * max(w, 1):
+            return f, None, f"{w}x{h} pixels: an aspect ratio over {max_aspect:g}:1 is not a CAPTCHA this reader takes"
+        return f, (w, h), None
 
     ok = []
     for f, sz, err in parallel_map(size, files, workers):

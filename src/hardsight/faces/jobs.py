@@ -27,12 +27,14 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from hardsight.data.images import UnreadableImage, list_images, load_image, open_image
+from hardsight.data.images import (UnreadableImage, list_images, load_image, open_image, read_csv_text,
+                                   refuse_out_inside)
 from hardsight.errors import DataError
 from hardsight.faces.landmarks import (NoFace, detect_landmarks, find_landmark_file, landmark_name, read_landmarks,
                                        write_landmarks)
 from hardsight.faces.occluders import draw_occluder, get_occluder
-from hardsight.shards import Shard, check_shard, complete_lines, locked, manifest_path, manifests, take
+from hardsight.shards import (Shard, check_shard, complete_lines, locked, manifest_path, manifests, open_for_append,
+                              take)
 
 OK, NO_FACE, UNREADABLE = "ok", "no face", "unreadable"
 MANIFEST_FIELDS = ["file", "status", "output", "detail"]  # file: relative to DATA; output: relative to OUT
@@ -92,7 +94,7 @@ def list_face_files(data: Path) -> tuple[Path, list[FaceFile], list[tuple[str, s
             raise DataError(f"{data}: holds no images")
         return data, files, [], None
     base, files, missing, seen = data.parent, [], [], set()
-    with data.open(newline="", encoding="utf-8-sig") as f:
+    with read_csv_text(data) as f:
         reader = csv.DictReader(f)
         if "file" not in [c.strip() for c in reader.fieldnames or []]:
             raise DataError(f"{data}: no column 'file' (columns: {reader.fieldnames})")
@@ -127,8 +129,7 @@ def run_job(kind: str, data: Path, out: Path, settings: dict[str, Any], worker: 
     base, files, missing, csv_path = list_face_files(data)
     if shard:
         files, missing = take(sorted(files, key=lambda f: f.rel), shard), take(missing, shard)
-    if out.resolve() == base.resolve() or base.resolve() in out.resolve().parents:
-        raise DataError(f"{out}: is inside DATA ({base}); choose an OUT folder outside it (originals are only read)")
+    refuse_out_inside(out, base)
     _check_settings(out, kind, {"data": str(data.resolve()), **settings}, sharded=shard is not None)
     manifest = manifest_path(out, kind, shard)
     done = _finished_any(out, kind)
@@ -144,7 +145,7 @@ def run_job(kind: str, data: Path, out: Path, settings: dict[str, Any], worker: 
             result.resumed += 1
     new = not manifest.is_file() or manifest.stat().st_size == 0
     tasks = [(f, out / outputs(f), settings) for f in todo]
-    with manifest.open("a", newline="", encoding="utf-8") as fh:
+    with open_for_append(manifest) as fh:
         writer = csv.DictWriter(fh, MANIFEST_FIELDS)
         if new:
             writer.writeheader()
