@@ -5,13 +5,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from hardsight.serve import ServeSettings, create_app
+from hardsight.serve import ServeSettings
+from hardsight.serve.app import server_config
 from tests.serve.runs import exported_run
 
 
@@ -33,15 +36,13 @@ def exported(trained_run, tmp_path_factory) -> Path:
     return exported_run(trained_run, tmp_path_factory)[0]
 
 
-@pytest.fixture(scope="session")
-def server(exported) -> LiveServer:
+@contextmanager
+def serving(settings: ServeSettings) -> Iterator[str]:
+    """uvicorn configured as `hardsight serve` configures it (timeouts, header guard), on a free loopback port."""
     import uvicorn
 
-    settings = ServeSettings(runs=(exported,), max_upload_mb=1.0, max_pixels=1_000_000, max_batch=8,
-                             body_timeout_s=2.0, threads=1)
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                        access_log=False))
+    srv = uvicorn.Server(server_config(settings, port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -49,9 +50,19 @@ def server(exported) -> LiveServer:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield LiveServer(f"http://127.0.0.1:{port}", exported, settings)
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(exported) -> LiveServer:
+    settings = ServeSettings(runs=(exported,), max_upload_mb=1.0, max_pixels=1_000_000, max_batch=8,
+                             body_timeout_s=2.0, threads=1)
+    with serving(settings) as url:
+        yield LiveServer(url, exported, settings)
 
 
 @pytest.fixture()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import io
 import socket
+import struct
 import time
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -23,6 +25,19 @@ def png(size: tuple[int, int], mode: str = "L") -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size, 255).save(buf, "PNG")
     return buf.getvalue()
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height, with almost no pixel data behind it."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(100))) + chunk(b"IEND", b""))
+
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n%%EndComments\n"
+       b"newpath 0 0 moveto 10 10 lineto stroke showpage\n%%EOF\n")
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +96,9 @@ BAD_INPUTS = {
     "corrupt image": ("/v1/read", lambda im: {"files": {"file": ("bad.png", _corrupt(im))}}, 422, "corrupt"),
     "decompression bomb": ("/v1/read", lambda im: {"files": {"file": ("bomb.png", png((4000, 4000), "1"))}}, 413,
                            "image too large"),
+    "header claims 40000x40000": ("/v1/read", lambda im: {"files": {"file": ("huge.png", png_header(40000, 40000))}},
+                                  413, "image too large"),
+    "EPS upload": ("/v1/read", lambda im: {"files": {"file": ("drawing.eps", EPS)}}, 422, "not an image"),
     "oversized upload": ("/v1/read", lambda im: {"files": {"file": ("big.png", im + bytes(1_200_000))}}, 413,
                          "upload too large"),
     "oversized chunked upload": ("/v1/read", lambda im: {
@@ -104,6 +122,9 @@ BAD_INPUTS = {
     "malformed JSON": ("/v1/read", lambda im: {"content": b"{images:", "headers": {"content-type":
                                                                                      "application/json"}}, 400,
                        "malformed JSON"),
+    "deeply nested JSON": ("/v1/read", lambda im: {"content": b"[" * 100_000 + b"]" * 100_000,
+                                                   "headers": {"content-type": "application/json"}}, 400,
+                           "malformed JSON"),
     "JSON of the wrong shape": ("/v1/read", lambda im: {"json": {"images": [1, 2]}}, 422, "wrong JSON shape"),
     "file sent as text": ("/v1/read", lambda im: {"data": {"file": "abc"}, "files": {"x": ("a.png", im)}}, 422,
                           "not a file"),
@@ -132,7 +153,7 @@ def test_a_body_that_stops_arriving_gets_a_408(server, client, images):
     host, port = server.url.removeprefix("http://").split(":")
     start = time.monotonic()
     with socket.create_connection((host, int(port)), timeout=15) as s:
-        s.sendall(b"POST /v1/read HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        s.sendall(b"POST /v1/read HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 1000\r\n\r\n{\"images\": [")
         status_line = s.recv(4096).split(b"\r\n")[0]
     assert b" 408 " in status_line and time.monotonic() - start < 10
@@ -162,7 +183,7 @@ def test_concurrent_requests_are_answered_without_blocking_the_loop(server, imag
 def test_models_load_once_in_the_lifespan(exported):
     app = create_app(ServeSettings(runs=(exported,), engine="onnx"))
     assert not hasattr(app.state, "models")  # creating the app loads nothing
-    with TestClient(app) as c:
+    with TestClient(app, base_url="http://127.0.0.1") as c:
         loaded = app.state.models
         assert c.get("/healthz").json()["models"] == 1
         assert c.post("/v1/read", files={"file": ("a.png", png((120, 40)))}).status_code == 200

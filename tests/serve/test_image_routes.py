@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import threading
 import time
 
 import httpx
@@ -11,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hardsight.serve import ServeSettings, create_app
-from tests.serve.conftest import free_port
+from hardsight.serve import ServeSettings
+from tests.serve.conftest import serving
 
 
 def _png(colour, size=40, seed=0) -> bytes:
@@ -25,8 +24,6 @@ def _png(colour, size=40, seed=0) -> bytes:
 
 @pytest.fixture(scope="module")
 def image_server(tmp_path_factory):
-    import uvicorn
-
     from hardsight import TrainConfig, train
 
     data = tmp_path_factory.mktemp("colours")
@@ -40,19 +37,10 @@ def image_server(tmp_path_factory):
     from hardsight.export import export
 
     export(run)  # served on ONNX Runtime, as a shipped classifier would be
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(ServeSettings(runs=(run,), max_batch=8, threads=1, engine="onnx")),
-                                        host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-        client.run = run  # for comparing with the library's answers
-        yield client
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with serving(ServeSettings(runs=(run,), max_batch=8, threads=1, engine="onnx")) as url:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            client.run = run  # for comparing with the library's answers
+            yield client
 
 
 def test_classify_answers_labels_and_probabilities(image_server):
@@ -127,3 +115,30 @@ def test_page_solves_a_grid_and_classifies_a_tile(image_server, tmp_path):
             assert "%" in page.text_content(".result .confidence")
         finally:
             browser.close()
+
+
+def test_solve_refuses_oversized_or_malformed_grids_before_decoding(image_server):
+    from hardsight.grid import assemble_grid
+    from hardsight.serve.models import MAX_GRID
+
+    tiles = [Image.open(io.BytesIO(_png((200, 40, 40), seed=i))) for i in range(MAX_GRID ** 2)]
+    buf = io.BytesIO()
+    assemble_grid(tiles, MAX_GRID, MAX_GRID).resize((400, 400)).save(buf, "PNG")
+    largest = image_server.post("/v1/solve", files={"file": ("g.png", buf.getvalue(), "image/png")},
+                                data={"target": "red", "grid": f"{MAX_GRID}x{MAX_GRID}"})
+    assert largest.status_code == 200 and len(largest.json()["results"][0]["scores"]) == MAX_GRID ** 2
+    not_an_image = ("g.png", b"not even an image", "image/png")  # the fields are refused before it is decoded
+    for grid, error in [(f"{MAX_GRID + 1}x3", "grid too large"), ("99999999999999999999x3", "grid too large"),
+                        ("100x100", "grid too large"), ("9" * 5000 + "x3", "bad grid request"),
+                        ("3by3", "bad grid request"), ("0x3", "bad grid request")]:
+        start = time.perf_counter()
+        r = image_server.post("/v1/solve", files={"file": not_an_image}, data={"target": "red", "grid": grid})
+        assert r.status_code == 400 and r.json()["error"] == error, (grid, r.text)
+        assert "3x3" in r.json()["detail"] and time.perf_counter() - start < 2
+    for threshold in ("high", "1.5", "nan"):
+        r = image_server.post("/v1/solve", files={"file": not_an_image}, data={"target": "red", "threshold": threshold})
+        assert r.status_code == 400 and r.json()["error"] == "bad threshold", r.text
+    r = image_server.post("/v1/solve", json={"image": "aGk=", "target": [[["red"]]], "grid": 3})
+    assert r.status_code == 400 and r.json()["error"] == "missing target"
+    r = image_server.post("/v1/solve", json={"image": "aGk=", "target": "red", "grid": [[3]]})
+    assert r.status_code == 400 and r.json()["error"] == "bad grid request"

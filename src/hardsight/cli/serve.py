@@ -13,17 +13,29 @@ from hardsight.cli import app
 @app.command()
 def serve(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to load; each is served under its folder name.")],
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Interface to listen on (beyond loopback: see --api-key).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads per model (default: all cores but one).")] = None,
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 10.0,
     max_pixels: Annotated[int, typer.Option(help="Largest image, in pixels (decompression-bomb guard).")] = 16_000_000,
     max_batch: Annotated[int, typer.Option(help="Most images in one request.")] = 64,
+    api_key: Annotated[str | None, typer.Option(envvar="HARDSIGHT_API_KEY", show_default=False,
+                                                help="Key every route but /healthz and the pages needs "
+                                                     "(Authorization: Bearer KEY, or X-API-Key).")] = None,
+    allowed_hosts: Annotated[list[str] | None, typer.Option(
+        help="Host header names to answer besides localhost, 127.0.0.1, [::1] and --host "
+             "(repeat or comma-separate; * for any).")] = None,
+    header_timeout_s: Annotated[float, typer.Option(help="Seconds a connection has to send its headers.")] = 10.0,
+    keep_alive_s: Annotated[float, typer.Option(help="Seconds an idle connection stays open after a response.")] = 5.0,
     access_log: Annotated[bool, typer.Option(help="Log every request.")] = True,
 ) -> None:
     """Serve readers over HTTP: POST /v1/read, GET /v1/models, /healthz, OpenAPI docs at /docs, a web page at /."""
     from hardsight.serve import ServeSettings, run_server
+    from hardsight.serve.settings import LOOPBACK_HOSTS
 
+    hosts = (*LOOPBACK_HOSTS, *(h.strip() for given in allowed_hosts or [] for h in given.split(",") if h.strip()))
     run_server(ServeSettings(runs=tuple(runs), engine=engine, threads=threads, max_upload_mb=max_upload_mb,
-                             max_pixels=max_pixels, max_batch=max_batch), host, port, access_log=access_log)
+                             max_pixels=max_pixels, max_batch=max_batch, api_key=api_key, allowed_hosts=hosts,
+                             header_timeout_s=header_timeout_s, keep_alive_s=keep_alive_s),
+               host, port, access_log=access_log)

@@ -3,92 +3,79 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from http import HTTPStatus
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hardsight import __version__
 from hardsight.console import console
 from hardsight.serve.errors import ApiError
+from hardsight.serve.guards import (DOCS_ASSETS, ApiKeyCheck, BodyLimit, HostCheck, InternalErrors,
+                                    header_timeout_protocol, is_loopback, served_name)
 from hardsight.serve.models import HANDLERS, ROUTES, LoadedModel, check_runs, load_models, pick_model
 from hardsight.serve.schemas import ERRORS, Health, ModelsResponse, ReadResponse, image_request_body
 from hardsight.serve.settings import ServeSettings
 from hardsight.serve.uploads import Upload, decode_image, read_upload
 
-
-class BodyLimit:
-    """Refuse bodies over `max_bytes`: by Content-Length up front, or while streaming when it is absent."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await _error_response(self.too_large(int(declared)))(scope, receive, send)
-        seen = 0
-
-        async def capped() -> dict:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise self.too_large(seen)
-            return message
-
-        await self.app(scope, capped, send)
-
-    def too_large(self, size: int) -> ApiError:
-        return ApiError(413, "upload too large", f"the body is {size / 2**20:.1f} MB or more; this server takes "
-                                                 f"at most {self.max_bytes / 2**20:g} MB (--max-upload-mb)")
+if TYPE_CHECKING:
+    import uvicorn
 
 
-def _error_response(e: ApiError) -> JSONResponse:
-    return JSONResponse(e.to_json(), status_code=e.status)
+def create_app(settings: ServeSettings, models: dict[str, LoadedModel] | None = None) -> FastAPI:
+    """The service for `settings.runs`; run folders are checked now, models load when the app starts.
 
-
-def create_app(settings: ServeSettings) -> FastAPI:
-    """The service for `settings.runs`; run folders are checked now, models load when the app starts."""
+    Args:
+        models: already loaded (`run_server` loads them first, so that a run that cannot load is a one-line error).
+    """
     check_runs(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         start = time.perf_counter()
-        app.state.models = await run_in_threadpool(load_models, settings)
+        app.state.models = models if models is not None else await run_in_threadpool(load_models, settings)
         app.state.decoders = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="decode")
         gc.collect()
         gc.freeze()  # the loaded models are permanent: keep them out of every later collection
-        console.print(f"loaded {', '.join(f'{m.name} ({m.task}, {m.engine})' for m in app.state.models.values())} "
-                      f"in {time.perf_counter() - start:.1f} s")
+        if models is None:
+            console.print(_loaded(app.state.models, time.perf_counter() - start))
         yield
         for model in app.state.models.values():
             model.batcher.close()
         app.state.decoders.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="hardsight", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="hardsight", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Read text CAPTCHAs with trained hardsight run folders. Send images as multipart "
                               "(`file`, or several `files`) or as base64 JSON; errors are JSON "
                               "`{error, detail}` with a 4xx status.")
     app.state.settings = settings
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
+    if settings.api_key:
+        app.add_middleware(ApiKeyCheck, key=settings.api_key)
+    app.add_middleware(HostCheck, hosts=settings.allowed_hosts)
+    app.add_middleware(InternalErrors)  # outermost: catches what every layer below lets through
     _add_error_handlers(app)
+    _add_docs(app)
     page = files("hardsight.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+    # with a key, the docs show an Authorize button for it (ApiKeyCheck does the checking)
+    keyed = [Security(APIKeyHeader(name="X-API-Key", auto_error=False))] if settings.api_key else []
 
     @app.get("/", include_in_schema=False)
     async def index() -> HTMLResponse:
@@ -99,24 +86,25 @@ def create_app(settings: ServeSettings) -> FastAPI:
         """Liveness: ok once the models are loaded."""
         return {"status": "ok", "models": len(request.app.state.models)}
 
-    @app.get("/v1/models", response_model=ModelsResponse)
+    @app.get("/v1/models", response_model=ModelsResponse, dependencies=keyed)
     async def list_models(request: Request) -> dict[str, Any]:
         """The loaded models (use `name` as `model` in requests) and the request limits."""
         return {"models": [m.describe() for m in request.app.state.models.values()],
                 "limits": {"max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
                            "max_batch": settings.max_batch}}
 
-    @app.post("/v1/read", response_model=ReadResponse, responses=ERRORS, openapi_extra=image_request_body())
+    @app.post("/v1/read", response_model=ReadResponse, responses=ERRORS, openapi_extra=image_request_body(),
+              dependencies=keyed)
     async def read(request: Request) -> JSONResponse:
         """Read the text in one or more CAPTCHA images: `text` and `confidence` per image."""
         return await _answer(request, "read", settings)
 
-    @app.post("/v1/classify", responses=ERRORS, openapi_extra=image_request_body())
+    @app.post("/v1/classify", responses=ERRORS, openapi_extra=image_request_body(), dependencies=keyed)
     async def classify(request: Request) -> JSONResponse:
         """Classify tiles or faces with an image-task model (none can be loaded by this version yet)."""
         return await _answer(request, "classify", settings)
 
-    @app.post("/v1/solve", responses=ERRORS, openapi_extra=image_request_body())
+    @app.post("/v1/solve", responses=ERRORS, openapi_extra=image_request_body(), dependencies=keyed)
     async def solve(request: Request) -> JSONResponse:
         """Choose the cells of a grid CAPTCHA that show `target`, with an image-task model."""
         return await _answer(request, "solve", settings)
@@ -138,6 +126,7 @@ async def _answer(request: Request, route: str, settings: ServeSettings) -> JSON
                        f"the body did not arrive within {settings.body_timeout_s:g} s") from None
     model: LoadedModel = pick_model(request.app.state.models, route, upload.model)
     upload.check_count(settings.max_batch)
+    model.handler.check(route, upload.fields)  # cheap field checks before any image is decoded
     prepared = await asyncio.get_running_loop().run_in_executor(request.app.state.decoders, _prepare_all, model,
                                                                  upload, route, settings.max_pixels)
     results = await model.handler.answer(model, route, prepared, [name for name, _ in upload.images], upload.fields)
@@ -155,7 +144,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, e: ApiError) -> JSONResponse:
-        return _error_response(e)
+        return e.response()
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
@@ -170,17 +159,70 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def disconnected(request: Request, e: ClientDisconnect) -> JSONResponse:
         return JSONResponse({"error": "client disconnected", "detail": "the body ended early"}, status_code=400)
 
-    @app.exception_handler(Exception)
-    async def internal(request: Request, e: Exception) -> JSONResponse:
-        console.print_exception()
-        return JSONResponse({"error": "internal error", "detail": f"{type(e).__name__}: {e}"}, status_code=500)
+
+def _add_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs and ReDoc at /redoc from files shipped in fastapi-offline: FastAPI's own pages load them
+    from a CDN, and are blank offline."""
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline").joinpath("static"))), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="hardsight - API docs",
+                                   swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+                                   swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+                                   swagger_ui_parameters={"validatorUrl": None})  # no badge from swagger.io
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url=app.openapi_url, title="hardsight - API docs",
+                              redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+                              redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png", with_google_fonts=False)
+
+
+def _loaded(models: dict[str, LoadedModel], seconds: float) -> str:
+    return f"loaded {', '.join(f'{m.name} ({m.task}, {m.engine})' for m in models.values())} in {seconds:.1f} s"
+
+
+def exposure_warning(settings: ServeSettings, host: str) -> str | None:
+    """What to tell someone who binds beyond loopback; None on loopback."""
+    if is_loopback(host):
+        return None
+    guard = "" if settings.api_key else "; anyone who can reach it can use it: set --api-key (or HARDSIGHT_API_KEY)"
+    hosts = ("any Host" if "*" in settings.allowed_hosts else
+             f"only a Host of {', '.join(settings.allowed_hosts)}; name others with --allowed-hosts")
+    return f"listening on {host}: other machines can reach this server{guard}. It answers {hosts}"
+
+
+def server_config(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000, access_log: bool = True,
+                  log_level: str = "info", models: dict[str, LoadedModel] | None = None) -> uvicorn.Config:
+    """uvicorn as `hardsight serve` runs it: the keep-alive and header timeouts, and the service's log."""
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    logs = copy.deepcopy(LOGGING_CONFIG)  # uvicorn's format for the 500 tracebacks too
+    logs["loggers"]["hardsight.serve"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return uvicorn.Config(create_app(settings, models), host=host, port=port, log_level=log_level,
+                          access_log=access_log, log_config=logs, timeout_keep_alive=settings.keep_alive_s,
+                          http=header_timeout_protocol(settings.header_timeout_s))
 
 
 def run_server(settings: ServeSettings, host: str = "127.0.0.1", port: int = 8000, access_log: bool = True) -> None:
-    """Serve until Ctrl-C."""
+    """Load the models (a run that cannot load raises here, before any server), then serve until Ctrl-C."""
     import uvicorn
 
-    app = create_app(settings)
-    console.print(f"hardsight serving at [bold]http://{host}:{port}/[/bold] (API docs at /docs); "
+    name = served_name(host)
+    if name and name not in settings.allowed_hosts:
+        settings = replace(settings, allowed_hosts=(*settings.allowed_hosts, name))
+    check_runs(settings)
+    start = time.perf_counter()
+    models = load_models(settings)
+    console.print(_loaded(models, time.perf_counter() - start))
+    if warning := exposure_warning(settings, host):
+        console.print(f"[bold yellow]warning:[/bold yellow] {warning}")
+    server = uvicorn.Server(server_config(settings, host, port, access_log, models=models))
+    console.print(f"hardsight serving at [bold]http://{name or host}:{port}/[/bold] (API docs at /docs); "
                   f"tasks: {', '.join(sorted(set(ROUTES.values()) & set(HANDLERS)))}")
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log, timeout_keep_alive=5)
+    server.run()
+    if not server.started:  # e.g. the port is taken: uvicorn has said why
+        raise SystemExit(3)

@@ -19,6 +19,7 @@ from hardsight.serve.errors import ApiError
 from hardsight.serve.settings import ServeSettings
 
 ROUTES: dict[str, str] = {"read": "text", "classify": "image", "solve": "image"}  # route -> task of its models
+MAX_GRID = 8  # most rows and columns of a /v1/solve grid: challenges are 3x3 and 4x4, and each cell is a model run
 
 
 @dataclass
@@ -46,6 +47,9 @@ class TaskHandler(Protocol):
 
     def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel: ...
 
+    def check(self, route: str, fields: dict[str, Any]) -> None:
+        """Refuse bad request fields before any image is decoded."""
+
     async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
                      fields: dict[str, Any]) -> list[dict[str, Any]]: ...
 
@@ -54,6 +58,9 @@ class TextHandler:
     """Readers: one `{file, text, confidence}` per image."""
 
     task = "text"
+
+    def check(self, route: str, fields: dict[str, Any]) -> None:
+        pass
 
     def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel:
         from hardsight.predict import Predictor
@@ -100,32 +107,66 @@ class ImageHandler:
         return LoadedModel(name, self.task, run.path, predictor.engine, prepare,
                            Batcher(classify, settings.max_batch, name), self, info, predictor)
 
+    def check(self, route: str, fields: dict[str, Any]) -> None:
+        if route == "solve":
+            solve_args(fields)
+
     async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
                      fields: dict[str, Any]) -> list[dict[str, Any]]:
         if route != "solve":
             return [p.to_json() for p in await model.batcher.submit(list(zip(names, prepared)))]
-        if not str(fields.get("target") or "").strip():
-            raise ApiError(400, "missing target", "/v1/solve needs a `target` field naming the class, e.g. buses")
         import asyncio
 
         from hardsight.errors import HardsightError
         from hardsight.grid import solve
 
+        target, grid, threshold = solve_args(fields)
         cells = BatchedCells(model, asyncio.get_running_loop())
-        try:
-            threshold = float(fields["threshold"]) if fields.get("threshold") not in (None, "") else None
-        except ValueError:
-            raise ApiError(400, "bad threshold", f"threshold {fields['threshold']!r} is not a number") from None
         out = []
         for name, image in zip(names, prepared):
             try:
-                sol = await asyncio.to_thread(solve, cells, image, str(fields["target"]),
-                                              str(fields.get("grid") or "auto"), threshold)
+                sol = await asyncio.to_thread(solve, cells, image, target, grid, threshold)
             except HardsightError as e:
                 raise ApiError(400, "unknown target class" if "target" in str(e) else "bad grid request",
                                str(e)) from None
             out.append({"file": name, **sol.to_json()})
         return out
+
+
+def solve_args(fields: dict[str, Any]) -> tuple[str, str | tuple[int, int], float | None]:
+    """(target, grid, threshold) of a /v1/solve request, or a 400 saying which field is wrong."""
+    target, grid, threshold = fields.get("target"), fields.get("grid") or "auto", fields.get("threshold")
+    if not isinstance(target, str) or not target.strip():
+        raise ApiError(400, "missing target", "/v1/solve needs a `target` field naming the class, e.g. buses")
+    if not isinstance(grid, str) or len(grid) > 32:  # also keeps int() off thousand-digit numbers
+        raise ApiError(400, "bad grid request", f"grid {_shown(grid)}: expected auto or ROWSxCOLS, like 3x3")
+    from hardsight.errors import HardsightError
+    from hardsight.grid import parse_grid
+
+    try:
+        size = parse_grid(grid)
+    except HardsightError as e:
+        raise ApiError(400, "bad grid request", str(e)) from None
+    if size and max(size) > MAX_GRID:
+        raise ApiError(400, "grid too large", f"grid {grid!r}: this server solves grids of at most "
+                                              f"{MAX_GRID}x{MAX_GRID} cells (challenges are 3x3 or 4x4)")
+    if threshold in (None, ""):
+        return target.strip(), size or "auto", None
+    try:
+        value = float(threshold) if isinstance(threshold, (str, int, float)) else None
+    except ValueError:
+        value = None
+    if value is None or not 0.0 <= value <= 1.0:  # nan fails the comparison too
+        raise ApiError(400, "bad threshold", f"threshold {_shown(threshold)}: expected a probability "
+                                             "between 0 and 1")
+    return target.strip(), size or "auto", value
+
+
+def _shown(value: Any) -> str:
+    """A field for an error message: short, and never the repr of a nested JSON value."""
+    if isinstance(value, (str, int, float)):
+        return repr(value[:20] if isinstance(value, str) else value)
+    return f"of JSON type {type(value).__name__}"
 
 
 class BatchedCells:

@@ -65,7 +65,8 @@ def image_request_body() -> dict[str, Any]:
 
 
 ERRORS = {status: {"model": ErrorBody, "description": why} for status, why in [
-    (400, "empty batch, malformed body, wrong task for the model"),
+    (400, "empty batch, malformed body, wrong task for the model, bad or over-8x8 grid, unknown Host header"),
+    (401, "missing or wrong API key (a server started with --api-key)"),
     (404, "unknown model, or no model of this route's task loaded"),
     (408, "the request body did not arrive in time"),
     (413, "upload, image (pixels) or batch over the server's limits"),

@@ -77,6 +77,9 @@ def _read_json(body: bytes) -> Upload:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ApiError(400, "malformed JSON", str(e)) from None
+    except RecursionError:  # `[[[...]]]` thousands deep: the decoder gives up, and no request needs it
+        raise ApiError(400, "malformed JSON", "nested too deeply; send a flat object like "
+                                              '{"images": ["<base64>", ...]}') from None
     if not isinstance(data, dict):
         raise ApiError(422, "wrong JSON shape", 'expected an object like {"images": ["<base64>", ...]}')
     raw = [data["image"]] if data.get("image") is not None else data.get("images", [])
@@ -102,15 +105,21 @@ def _b64(text: str, index: int) -> bytes:
         raise ApiError(422, "not base64", f"image {index} is not valid base64") from None
 
 
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # the only decoders PIL may pick: never EPS (Ghostscript)
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
+
+
 def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
     """Encoded bytes -> a loaded PIL image; the size is checked from the header before any pixel is decoded."""
     if not data:
         raise ApiError(422, "not an image", f"{name}: the file is empty")
     try:
-        im = Image.open(io.BytesIO(data))
+        im = Image.open(io.BytesIO(data), formats=FORMATS)
+    except Image.DecompressionBombError:  # PIL's own limit, hit by the header alone (e.g. 40000x40000)
+        raise ApiError(413, "image too large", f"{name}: its header claims more than {2 * Image.MAX_IMAGE_PIXELS:,} "
+                                               f"pixels; the limit is {max_pixels:,} (--max-pixels)") from None
     except Exception:  # PIL raises UnidentifiedImageError, but plugins add their own types
-        raise ApiError(422, "not an image", f"{name}: not a format this server can decode "
-                                            "(PNG, JPEG, GIF, BMP, WebP, TIFF)") from None
+        raise ApiError(422, "not an image", f"{name}: not an image this server decodes ({FORMAT_NAMES})") from None
     if im.width * im.height > max_pixels:
         raise ApiError(413, "image too large", f"{name}: {im.width}x{im.height} = {im.width * im.height:,} pixels, "
                                                f"over the {max_pixels:,} limit (--max-pixels)")
@@ -118,6 +127,9 @@ def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # --max-pixels above PIL's limit
+        raise ApiError(413, "image too large", f"{name}: {im.width}x{im.height} is over PIL's decompression-bomb "
+                                               f"limit of {Image.MAX_IMAGE_PIXELS:,} pixels") from None
     except Exception as e:  # truncated and corrupt files fail inside format plugins with many error types
         raise ApiError(422, "corrupt image", f"{name}: cannot decode ({str(e) or type(e).__name__})") from None
     return im
