@@ -117,3 +117,14 @@ def test_two_data_sets_named_alike_keep_their_own_figures(trained_run, captchas,
         run_cli("evaluate", run, tmp_path / parent / "test", "--json")
     folders = sorted((run / "evaluations").iterdir())
     assert len(folders) == 2 and all(f.name.startswith("test-") for f in folders)
+
+
+def test_training_data_decodes_only_the_allowed_formats(tmp_path):
+    """An EPS named .png never reaches PIL's EPS plugin (Ghostscript): it is 'not an image', like any other junk."""
+    from hardsight.data.images import UnreadableImage, load_image, read_size
+
+    eps = tmp_path / "a.png"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    for read in (load_image, read_size):
+        with pytest.raises(UnreadableImage, match="^not an image$"):
+            read(eps)

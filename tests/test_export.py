@@ -16,7 +16,7 @@ from hardsight.cli import app
 from hardsight.config import InputSpec
 from hardsight.engines import META_PREFIX
 from hardsight.errors import RunError
-from hardsight.export import ExportError, _write_graph, check_parity, export_classifier, export_reader
+from hardsight.export import ExportError, check_parity, export_classifier, export_reader, write_graph
 from hardsight.models import list_models
 from hardsight.predict import Predictor, load_module
 from hardsight.runs import RunFolder
@@ -106,7 +106,7 @@ def test_a_model_neither_exporter_can_write_is_an_export_error(tmp_path):
             raise RuntimeError("unsupported layer")
 
     with pytest.raises(ExportError, match="both exporters"):
-        _write_graph(Unexportable(), tmp_path / "m.onnx", torch.rand(2, 1, 8, 8), False, 18, "out")
+        write_graph(Unexportable(), tmp_path / "m.onnx", torch.rand(2, 1, 8, 8), False, 18, "out")
 
 
 def test_a_graph_that_disagrees_is_refused(tmp_path):

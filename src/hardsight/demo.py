@@ -16,7 +16,7 @@ from hardsight.runs import _next_free
 def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, epochs: int = 20, seed: int = 0) -> Path:
     """Generate, train, evaluate on a fresh set, predict a few; returns the run folder.
 
-    `epochs` sets the length (about 2.5 min on two idle cores); `minutes` is only a cap for slow or busy machines:
+    `epochs` sets the length (4.4 min of training measured on two idle cores); `minutes` is only a cap for slow or busy machines:
     a tight budget cuts CTC training off on its all-blank plateau (measured: 0% read when a busy machine got 11
     of the 20 epochs into 2.5 min)."""
     from hardsight.evaluation import evaluate

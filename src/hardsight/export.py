@@ -106,7 +106,7 @@ def _export_checked(net, path: Path, batches: list[torch.Tensor], metadata: dict
     """Write to `<path>.partial`, check it, then move it into place; a failed check leaves `<path>.rejected`."""
     start = time.perf_counter()
     partial = path.with_name(path.name + ".partial")
-    exporter, note = _write_graph(net, partial, batches[0], dynamic_width, opset, output)
+    exporter, note = write_graph(net, partial, batches[0], dynamic_width, opset, output)
     _add_metadata(partial, metadata or {}, doc)
     try:
         diff = check(partial)
@@ -223,7 +223,7 @@ def sample_batches(run: RunFolder, spec, n: int = 32, seed: int = 0) -> tuple[li
     return batches, source
 
 
-def _write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, opset: int,
+def write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, opset: int,
                  output: str) -> tuple[str, str]:
     """One self-contained ONNX file (weights inside): torch.export first, the TorchScript exporter where that fails.
 
@@ -280,9 +280,9 @@ def _quiet_exporter():
 
 
 def _first_line(e: Exception) -> str:
+    """The line that names the cause: ConversionError opens with advice and states the cause in an `Error` line."""
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    summary = next((line for line in lines if "size of tensor" in line or "Error" in line), lines[0] if lines else "")
-    return summary[:300]
+    return next((line for line in lines if "Error" in line), lines[0] if lines else "")[:300]
 
 
 def _add_metadata(path: Path, metadata: dict[str, str], doc: str) -> None:

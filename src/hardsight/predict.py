@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
-import re
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -16,7 +13,7 @@ from PIL import Image
 
 from hardsight.data.images import UnreadableImage, expand_paths, load_image, parallel_map, to_mode
 from hardsight.errors import RunError
-from hardsight.runs import RunFolder
+from hardsight.runs import RunFolder, refusing_pickled_code
 from hardsight.transforms import pad_batch, text_preprocess
 
 
@@ -48,18 +45,6 @@ def load_module(run: RunFolder, which: str = "best"):
         except (RuntimeError, KeyError, EOFError) as e:
             raise RunError(f"{ckpt}: cannot load checkpoint ({e})") from None
     return module.eval()
-
-
-@contextmanager
-def refusing_pickled_code(ckpt: Path):
-    """A checkpoint that needs more than tensors and plain values to load is refused in one line, not run."""
-    try:
-        yield
-    except pickle.UnpicklingError as e:
-        found = re.search(r"GLOBAL ([\w.]+)", str(e)) or re.search(r"[Uu]nsupported[^\n]*?([\w.]+)", str(e))
-        what = f": {found.group(1)}" if found else ""
-        raise RunError(f"{ckpt}: refused: the checkpoint holds a pickled object{what}, not only weights and plain "
-                       f"values; hardsight loads checkpoints with weights_only=True") from None
 
 
 @torch.inference_mode()

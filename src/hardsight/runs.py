@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-
 import json
+import pickle
 import platform
 import re
 import subprocess
@@ -175,3 +175,16 @@ def environment() -> dict[str, Any]:
     return {"hardsight": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "lightning": lightning.__version__, "platform": platform.platform(),
             "cuda": torch.cuda.is_available(), "threads": torch.get_num_threads(), "git_sha": sha}
+
+
+@contextlib.contextmanager
+def refusing_pickled_code(ckpt: Path | None):
+    """Around a weights_only load of a run's checkpoint (user input): a file that needs more than tensors and plain
+    values to load is refused in one line, naming the object torch would not unpickle."""
+    try:
+        yield
+    except pickle.UnpicklingError as e:
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))  # torch: "Unsupported global: GLOBAL io.open was not ..."
+        what = f" ({found.group(1)})" if found else ""
+        raise RunError(f"{ckpt}: refused: the checkpoint holds a pickled object{what}, not only weights and plain "
+                       f"values; hardsight loads checkpoints with weights_only=True") from None

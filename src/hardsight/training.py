@@ -28,8 +28,7 @@ from hardsight.data.text_dataset import TextDataModule
 from hardsight.errors import RunError
 from hardsight.experiment_log import hparam_metrics, log_hparams, make_logger
 from hardsight.metrics import ClassificationMetrics, TextMetrics
-from hardsight.predict import refusing_pickled_code
-from hardsight.runs import RunFolder
+from hardsight.runs import RunFolder, refusing_pickled_code
 from hardsight.tasks import ImageClassifier, TextReader
 
 MONITOR = "val/objective"  # lower is better: CER (text) or 1 - macro-F1 (image), ties broken by the loss
@@ -40,7 +39,7 @@ class TrainResult:
     run: RunFolder
     test: TextMetrics | ClassificationMetrics | None  # None on ranks other than 0, and without a test split
     minutes: float
-    stopped_by: str  # "early stopping", "time budget", "max epochs" or "interrupted"
+    stopped_by: str  # "early stopping", "time budget" or "max epochs"
     epochs: int
     skipped: Skipped
 
@@ -137,9 +136,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             # --resume reads RUN/checkpoints/last.ckpt: user input too, so weights_only
             trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt), "weights_only": True} if ckpt else {}))
     minutes = (time.monotonic() - start) / 60
-    if trainer.interrupted:
-        stopped = "interrupted"
-    elif timer.ran_out:
+    if timer.ran_out:  # (Ctrl-C never gets here: interrupt_as_keyboard_interrupt raises it)
         stopped = "time budget"
     elif early.stopped_epoch > 0:
         stopped = "early stopping"

@@ -21,7 +21,7 @@ import shutil
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from PIL import Image, ImageStat
 
@@ -159,15 +159,21 @@ def _read_manifest(out: Path, planned: list[Planned], data: Path) -> set[str]:
     """Files already written by an earlier run (or another shard) with the same settings."""
     by_file = {p.file: p for p in planned}
     done = set()
+    for path, row in manifest_rows(out):
+        p = by_file.get(row.get("file", ""))
+        if p is None or p.kind != row.get("kind") or p.source.relative_to(data).as_posix() != row.get("source"):
+            raise DataError(f"{path}: {row.get('file')!r} is not what these settings would write there; "
+                            f"resume with the same DATA, --per-class and --seed, or choose a new OUT")
+        if (out / p.file).is_file():
+            done.add(p.file)
+    return done
+
+
+def manifest_rows(out: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """(manifest, row) for every complete row of every manifest of a balance output (the job's and its shards')."""
     for path in manifests(out, Path(MANIFEST).stem):
         for row in csv.DictReader(io.StringIO(complete_lines(path), newline="")):
-            p = by_file.get(row.get("file", ""))
-            if p is None or p.kind != row.get("kind") or p.source.relative_to(data).as_posix() != row.get("source"):
-                raise DataError(f"{path}: {row.get('file')!r} is not what these settings would write there; "
-                                f"resume with the same DATA, --per-class and --seed, or choose a new OUT")
-            if (out / p.file).is_file():
-                done.add(p.file)
-    return done
+            yield path, row
 
 
 def copy_sources(folder: Path) -> dict[Path, str]:
@@ -179,12 +185,8 @@ def copy_sources(folder: Path) -> dict[Path, str]:
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    sources: dict[Path, str] = {}
-    for path in manifests(folder, Path(MANIFEST).stem):
-        for row in csv.DictReader(io.StringIO(complete_lines(path), newline="")):
-            if row.get("file") and row.get("source"):
-                sources[folder / row["file"]] = row["source"]
-    return sources
+    return {folder / row["file"]: row["source"] for _, row in manifest_rows(folder)
+            if row.get("file") and row.get("source")}
 
 
 def _write(item: Planned, out: Path) -> None:

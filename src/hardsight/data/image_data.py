@@ -57,6 +57,9 @@ def prepare_image_data(cfg: TrainConfig, saved_split: dict | None = None, saved_
                                           Path(cfg.extra_labels) if cfg.extra_labels else None,
                                           classes=saved_labels["classes"] if saved_labels else None,
                                           workers=cfg.workers or 4, preprocess=preprocess)
+    if len(ds.classes) < 2 and not cfg.multi_label:
+        raise DataError(f"{cfg.data}: one class only ({ds.classes[0]!r}); a classifier needs at least two "
+                        f"(DATA/<class>/*.jpg with a folder per class), or --multi-label for a yes/no label")
     if cfg.group_col and any(it.group in (None, "") for it in ds.items):
         raise DataError(f"{cfg.data}: some rows have an empty {cfg.group_col!r}; every image needs a group")
     if saved_split:
@@ -77,9 +80,6 @@ def prepare_image_data(cfg: TrainConfig, saved_split: dict | None = None, saved_
                             "duplicate-aware)")
         # groups: --group-col (people), or the originals of a balance output's augmented copies
         items = stratified_split(ds.items, cfg.split, cfg.seed, grouped=any(it.group for it in ds.items))
-    if len(ds.classes) < 2 and not cfg.multi_label:
-        raise DataError(f"{cfg.data}: one class only ({ds.classes[0]!r}); a classifier needs at least two "
-                        f"(DATA/<class>/*.jpg with a folder per class), or --multi-label for a yes/no label")
     if not items["val"]:
         raise DataError(f"{cfg.data}: the validation split is empty; use a split with a validation fraction")
     return ImageData(ds.classes, items, ds.skipped, ds.duplicates, Path(cfg.data))

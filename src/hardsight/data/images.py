@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from PIL import Image, UnidentifiedImageError
 
@@ -30,15 +31,16 @@ def list_images(folder: Path) -> list[Path]:
 
     Names that are not valid UTF-8 are left out and reported: they cannot be written to the UTF-8 manifests,
     split files and reports that record every file, and a label read from such a name would not be text."""
-    found = sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p))
-    bad = [p for p in found if not _utf8_name(p)]
+    good, bad = [], []
+    for p in sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p)):
+        (good if _utf8_name(p) else bad).append(p)
     if bad:
         from hardsight.console import console
 
         shown = os.fsencode(bad[0]).decode("utf-8", "backslashreplace")
         console.print(f"[yellow]skipped {len(bad)} file(s) in {folder} whose names are not valid UTF-8 "
                       f"(first: {shown}); rename them to use them[/yellow]")
-    return [p for p in found if _utf8_name(p)]
+    return good
 
 
 def _utf8_name(path: Path) -> bool:
@@ -98,38 +100,39 @@ def load_image(path: Path | str, mode: str = "RGB") -> Image.Image:
     return to_mode(open_image(path), mode)
 
 
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # the only decoders PIL may pick: never EPS (Ghostscript)
+
+
 def open_image(path: Path | str) -> Image.Image:
     """Decode an image file as stored (mode, format and JPEG tables kept); a bad or huge file is UnreadableImage."""
+    with _checked_open(path) as im:
+        im.load()
+        return im
+
+
+def read_size(path: Path | str) -> tuple[int, int]:
+    """(width, height) from the header alone; full decoding errors surface later in load_image."""
+    with _checked_open(path) as im:
+        return im.size
+
+
+@contextlib.contextmanager
+def _checked_open(path: Path | str) -> Iterator[Image.Image]:
+    """PIL's open with this toolkit's limits: the allowed formats, at most MAX_PIXELS (from the header, before any
+    pixel is decoded); every failure, while opening or inside the block, is UnreadableImage."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(path, formats=FORMATS) as im:
                 if im.width * im.height > MAX_PIXELS:
                     raise UnreadableImage(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS:,} limit")
-                im.load()
-                return im
+                yield im
     except UnreadableImage:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
             Image.DecompressionBombWarning) as e:
         reason = "not an image" if isinstance(e, UnidentifiedImageError) else str(e) or type(e).__name__
         raise UnreadableImage(reason) from None
-
-
-def read_size(path: Path | str) -> tuple[int, int]:
-    """(width, height) from the header alone; full decoding errors surface later in load_image."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                if im.width * im.height > MAX_PIXELS:
-                    raise UnreadableImage(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS:,} limit")
-                return im.size
-    except UnreadableImage:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as e:
-        raise UnreadableImage("not an image" if isinstance(e, UnidentifiedImageError) else str(e)) from None
 
 
 def to_mode(im: Image.Image, mode: str) -> Image.Image:

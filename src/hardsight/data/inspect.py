@@ -147,10 +147,10 @@ def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label
 
     data = Path(data)
     out = Path(out) if out else Path("runs") / "inspect" / (data.stem if data.is_file() else data.name)
-    from hardsight.data.balance import copy_sources
+    from hardsight.data.balance import manifest_rows
 
     ds = load_image_dataset(data, 64, label_col=label_col, workers=8)
-    copies = {f: src for f, src in copy_sources(data).items() if f.relative_to(data).as_posix() != src}
+    copies = {row["file"]: row["source"] for _, row in manifest_rows(data) if row.get("kind") == "augmented"}
     counts = class_counts(ds.items, ds.classes)
     sizes: Counter[str] = Counter()
     for it in ds.items:

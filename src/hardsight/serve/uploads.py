@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from hardsight.data.images import FORMATS
 from hardsight.serve.errors import ApiError
 
 
@@ -105,9 +106,7 @@ def _b64(text: str, index: int) -> bytes:
         raise ApiError(422, "not base64", f"image {index} is not valid base64") from None
 
 
-FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")  # the only decoders PIL may pick: never EPS (Ghostscript)
-FORMAT_NAMES = "PNG, JPEG, GIF, BMP, WebP or TIFF"
-
+FORMAT_NAMES = ", ".join(FORMATS)  # said in errors
 
 def decode_image(data: bytes, name: str, max_pixels: int) -> Image.Image:
     """Encoded bytes -> a loaded PIL image; the size is checked from the header before any pixel is decoded."""
