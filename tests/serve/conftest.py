@@ -57,7 +57,9 @@ def serving(settings: ServeSettings) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
+# per module, not per session: a live server left in the pytest process slows every later in-process training
+# about threefold (measured: 2.1 s epochs became 5-6 s), so each test module shuts its server down when it ends
+@pytest.fixture(scope="module")
 def server(exported) -> LiveServer:
     settings = ServeSettings(runs=(exported,), max_upload_mb=1.0, max_pixels=1_000_000, max_batch=8,
                              body_timeout_s=2.0, threads=1)
