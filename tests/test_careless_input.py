@@ -104,7 +104,7 @@ def test_other_careless_input_gets_one_line(tmp_path, trained_run, captchas):
     one.mkdir(parents=True)
     for i in range(6):
         Image.new("RGB", (16, 16), (i * 40, 0, 0)).save(one / f"{i}.png")
-    result = run_cli("train", "image", tmp_path / "one", "--out", tmp_path / "r1", "--epochs", "1", check=False)
+    result = run_cli("train", "image", tmp_path / "one", "--model", "compact", "--out", tmp_path / "r1", "--epochs", "1", check=False)
     assert result.returncode == 2 and "one class only" in _said(result)
     assert not (tmp_path / "r1").exists()
 

@@ -60,7 +60,7 @@ def _rescore_val(run: Path) -> dict[str, float]:
 def test_two_process_ddp_training_writes_one_run_folder_and_resumes(tiles, tmp_path):
     runs = tmp_path / "runs"
     ddp = ["--accelerator", "cpu", "--devices", "2", "--strategy", "ddp"]
-    run_cli("train", "image", tiles, "--out", runs / "ddp", "--epochs", "2", "--batch-size", "8", "--image-size", "32",
+    run_cli("train", "image", tiles, "--model", "compact", "--out", runs / "ddp", "--epochs", "2", "--batch-size", "8", "--image-size", "32",
             "--split", "0.7,0.15,0.15", *ddp, subprocess_=True)
     run = runs / "ddp"
     assert [p.name for p in runs.iterdir()] == ["ddp"]

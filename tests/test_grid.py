@@ -329,7 +329,7 @@ def test_cli_solve_end_to_end(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "COLUMNS": "200"}
     cli = [sys.executable, "-m", "hardsight"]
-    subprocess.run([*cli, "train", "image", str(data), "--out", str(run), "--epochs", "1", "--image-size", "32",
+    subprocess.run([*cli, "train", "image", str(data), "--model", "compact", "--out", str(run), "--epochs", "1", "--image-size", "32",
                     "--seed", "0"], check=True, capture_output=True, env=env, timeout=600)
     grid = tmp_path / "grid.png"
     grid_of(LAYOUT_3x3, 3, 3, line_px=3).save(grid)

@@ -111,8 +111,12 @@ def test_models_by_name_and_offline_pretrained_is_a_clear_error(monkeypatch):
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read at import, so patch it too
-    with pytest.raises(ConfigError, match="offline"):
-        build_image_model("resnet18", 5, pretrained=True)
+    from hardsight.models.weights import resolve_weights
+
+    monkeypatch.setattr("hardsight.models.weights._hub_cache_file", lambda model: None)  # whatever this machine has
+    with pytest.raises(ConfigError, match="Offline: --weights FILE") as e:
+        resolve_weights("resnet18")
+    assert "HF_HUB_OFFLINE is set" in str(e.value) and "hub cache" in str(e.value)
 
 
 def test_classification_metrics_by_hand():
@@ -134,7 +138,7 @@ def test_thresholds_maximise_f1():
 
 def test_cli_train_evaluate_predict_image(tiles, tmp_path):
     run = tmp_path / "run"
-    run_cli("train", "image", tiles, "--out", run, "--epochs", "2", "--image-size", "32", "--batch-size", "8",
+    run_cli("train", "image", tiles, "--model", "compact", "--out", run, "--epochs", "2", "--image-size", "32", "--batch-size", "8",
             "--split", "0.6,0.2,0.2", "--mixup", "0.2", "--sampler", "balanced")
     for name in ("config.yaml", "labels.json", "split.json", "metrics.csv", "report.md", "checkpoints/best.ckpt",
                  "plots/confusion.png"):
@@ -167,7 +171,7 @@ def test_cli_multi_label_from_csv(tmp_path):
         rows.append(f"t{i}.png,{';'.join(tags)}")
     (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
     run = tmp_path / "run"
-    run_cli("train", "image", tmp_path / "m.csv", "--out", run, "--epochs", "1", "--multi-label",
+    run_cli("train", "image", tmp_path / "m.csv", "--model", "compact", "--out", run, "--epochs", "1", "--multi-label",
             "--image-size", "32", "--batch-size", "8", "--split", "0.6,0.2,0.2")
     ev = json.loads(run_cli("evaluate", run, tmp_path / "m.csv", "--json").stdout)
     assert ev["mean_average_precision"] is not None and ev["n"] == 24

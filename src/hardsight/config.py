@@ -36,6 +36,12 @@ FACE_MARGIN = 0.0  # face crops: added beyond the landmarks' box on each side, a
 # what a resumed run takes from the command that resumes it (this session's budget, hardware and logs); every
 # other setting comes from the run's config.yaml
 SESSION_SETTINGS = ("epochs", "max_minutes", "accelerator", "devices", "num_nodes", "strategy", "precision", "logger")
+# settings that mean something for one task only, with what the other does instead; set elsewhere they are an error
+ONE_TASK_SETTINGS = {
+    "loss": ("image", "text readers train on CTC or per-position cross-entropy"),
+    **{name: ("image", "text readers train from scratch")
+       for name in ("pretrained", "weights", "freeze_epochs", "trainable_layers", "layer_decay")},
+}
 # settings added since run folders were first written, with the behaviour those older runs had
 EARLIER_BEHAVIOUR = {"face_margin": 0.15}
 
@@ -87,8 +93,13 @@ class TrainConfig:
     loss: Literal["ce", "focal"] = "ce"  # focal: cross-entropy scaled by (1 - p)^2, for hard or rare classes
     mixup: float = 0.0  # MixUp/CutMix Beta alpha; 0 turns it off
     min_scale: float = 0.35  # RandomResizedCrop's smallest crop
-    pretrained: bool = False
-    freeze: bool = False
+    pretrained: bool = False  # start from pretrained weights, found offline first (models/weights.py)
+    weights: str | None = None  # where from: a state dict file, an image run folder, a weights package, or "hub"
+    freeze: bool = False  # older runs' switch: the same as trainable_layers 1
+    freeze_epochs: int = 0  # the body frozen (BatchNorm statistics too) for this many epochs, the head learning alone
+    trainable_layers: int | None = None  # only the last N layer groups of the body ever train (0: a linear probe)
+    body_lr_ratio: float = 1.0  # the body's peak learning rate as a fraction of the head's
+    layer_decay: float | None = None  # instead: each layer group's rate this fraction of the next one's (timm)
     lr_find: bool = False  # replace lr by Lightning's LR-finder suggestion before training
     save_every_epoch: bool = False
     # hardware and logs: Lightning's Trainer arguments (DDP over several processes, GPUs or nodes)
@@ -127,11 +138,9 @@ class TrainConfig:
         for name, choices in _literal_choices().items():  # every Literal setting, e.g. optimizer, loss, logger
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
-        if self.loss != "ce" and self.task == "text":
-            raise ConfigError(f"loss {self.loss!r} is for the image task; text readers train on CTC or "
-                              "per-position cross-entropy")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        self._check_finetuning()
         self._check_hardware()
         if not -0.2 <= self.face_margin <= 1:
             raise ConfigError(f"face_margin must be in [-0.2, 1] (a fraction of the face box added on each side), "
@@ -145,6 +154,22 @@ class TrainConfig:
                 raise ConfigError("occlusion_prob needs an occluder (--occluder vr-headset, ...)")
             if get_occluder(self.occluder).needs_landmarks and not self.faces:
                 raise ConfigError(f"the {self.occluder!r} occluder is drawn from face landmarks; add --faces")
+
+    def _check_finetuning(self) -> None:
+        """Pretrained starts and the freezing schedule; `weights` implies `pretrained`."""
+        if self.weights is not None:
+            object.__setattr__(self, "pretrained", True)
+        if self.freeze and self.trainable_layers is None:
+            object.__setattr__(self, "trainable_layers", 1)
+        if self.freeze_epochs < 0 or (self.trainable_layers is not None and self.trainable_layers < 0):
+            raise ConfigError("freeze_epochs and trainable_layers must be at least 0")
+        if not 0 < self.body_lr_ratio <= 10:
+            raise ConfigError(f"body_lr_ratio must be in (0, 10], got {self.body_lr_ratio}")
+        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
+            raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        for name, (task, why) in ONE_TASK_SETTINGS.items():
+            if self.task != task and getattr(self, name) not in (None, False, 0, "ce"):
+                raise ConfigError(f"{name} {getattr(self, name)!r} is for the {task} task; {why}")
 
     def _check_hardware(self) -> None:
         """devices, num_nodes and strategy, with the valid choices in each error."""

@@ -22,6 +22,7 @@ from hardsight.console import console
 from hardsight.decoding import TextDecoder
 from hardsight.errors import ConfigError, RunError
 from hardsight.runs import RunFolder
+from hardsight.tta import FlipTTA
 
 ENGINES: tuple[str, ...] = ("auto", "onnx", "torch")
 META_PREFIX = "hardsight."  # keys of the ONNX metadata that make model.onnx self-describing
@@ -118,15 +119,20 @@ def reader_metadata(module, checkpoint: Path | None) -> dict[str, str]:
                      checkpoint)
 
 
-def classifier_metadata(module, checkpoint: Path | None) -> dict[str, str]:
-    """What `model.onnx` of an image classifier says of itself: classes, input size, output meaning."""
+def classifier_metadata(module, checkpoint: Path | None, tta: bool = False) -> dict[str, str]:
+    """What `model.onnx` of an image classifier says of itself: classes, input size, output meaning, and whether
+    the graph averages each image with its mirror (`tta`: "hflip" or "none"), so the runtime does not flip again."""
     hp = module.hparams
     size = int(hp.image_size)
     return _metadata({"task": "image", "model": hp.model, "classes": json.dumps(list(hp.classes)),
                       "multi_label": str(bool(hp.multi_label)).lower(),
-                      "input": json.dumps({"height": size, "width": size, "channels": 3}),
+                      "input": json.dumps({"height": size, "width": size, "channels": 3, "range": "[0, 1]",
+                                           "normalised_inside": {k: [round(v, 6) for v in getattr(module.norm, k)
+                                                                     .flatten().tolist()] for k in ("mean", "std")}}),
                       "output": "probabilities (batch, classes): " + ("sigmoid per class" if hp.multi_label
-                                                                      else "softmax over classes")}, checkpoint)
+                                                                      else "softmax over classes")
+                      + (", averaged with the horizontally flipped image" if tta else ""),
+                      "tta": "hflip" if tta else "none"}, checkpoint)
 
 
 def _metadata(meta: dict[str, str], checkpoint: Path | None) -> dict[str, str]:
@@ -212,16 +218,27 @@ def load_runtime(run: RunFolder, engine: str = "auto", checkpoint: str = "best",
 
 
 def load_classifier_engine(run: RunFolder, engine: str = "auto", checkpoint: str = "best",
-                           threads: int | None = None) -> Engine:
-    """The run's classifier as images -> probabilities (B, C), on the chosen engine (see resolve_engine)."""
+                           threads: int | None = None, tta: bool = False) -> Engine:
+    """The run's classifier as images -> probabilities (B, C), on the chosen engine (see resolve_engine);
+    `tta` averages each image with its mirror (see with_tta)."""
     if resolve_engine(run, engine, checkpoint) == "onnx":
         onnx_engine = OnnxEngine(run.onnx, threads)
         task = onnx_engine.metadata.get(META_PREFIX + "task")
         if task != "image":
             raise RunError(f"{run.onnx}: holds a {task or 'foreign'!r} model, not an image classifier; "
                            f"export the run again with `hardsight export {run.path}`")
-        return onnx_engine
+        return with_tta(onnx_engine, tta)
     from hardsight.predict import load_module
 
     torch.set_num_threads(threads or os.cpu_count() or 1)
-    return TorchEngine(ClassProbabilities(load_module(run, checkpoint)))
+    return with_tta(TorchEngine(ClassProbabilities(load_module(run, checkpoint))), tta)
+
+
+def applies_tta(engine: Engine) -> bool:
+    """Whether `engine` averages each image with its mirror: wrapped in FlipTTA, or a graph exported with --tta."""
+    return isinstance(engine, FlipTTA) or getattr(engine, "metadata", {}).get(META_PREFIX + "tta") == "hflip"
+
+
+def with_tta(engine: Engine, tta: bool) -> Engine:
+    """`engine` in FlipTTA when `tta` asks for it, unless it already flips (a graph exported with --tta)."""
+    return FlipTTA(engine) if tta and not applies_tta(engine) else engine

@@ -36,15 +36,16 @@ class TextEvaluation:
 
 
 def evaluate(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
-             threads: int | None = None) -> TextEvaluation:
+             threads: int | None = None, tta: bool = False) -> TextEvaluation:
     """Score a run on a labelled folder or CSV, read with the labelling settings saved in the run.
 
     Args:
         engine: "onnx", "torch" or "auto" (ONNX Runtime when RUN/model.onnx is current), as in Predictor.
+        tta: horizontal-flip test-time augmentation (image runs; a reader refuses it).
     """
     if RunFolder.open(run).load_config().task == "image":
-        return evaluate_image(run, data, batch_size, engine, threads)
-    predictor = Predictor(run, batch_size=batch_size, engine=engine, threads=threads)
+        return evaluate_image(run, data, batch_size, engine, threads, tta)
+    predictor = Predictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta)
     cfg, labels = predictor.config, predictor.run.load_labels()
     files, skipped = read_text_labels(Path(data), labelling_of(cfg))
     files = filter_charset(files, labels["charset"], skipped)
@@ -146,10 +147,11 @@ class ImageEvaluation:
     skipped: Skipped
     unknown_classes: dict[str, int]
     figure: Path | None
+    tta: bool = False  # scored with flip TTA (asked for, or baked into the model.onnx used)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.metrics.to_json(), "skipped": self.skipped.total, "unknown_classes": self.unknown_classes,
-                "figure": str(self.figure) if self.figure else None}
+                "figure": str(self.figure) if self.figure else None, "tta": "hflip" if self.tta else "none"}
 
 
 def _image_scores(predictor, items, multi_label: bool, thresholds: list[float] | None):
@@ -162,12 +164,12 @@ def _image_scores(predictor, items, multi_label: bool, thresholds: list[float] |
 
 
 def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
-                   threads: int | None = None) -> ImageEvaluation:
+                   threads: int | None = None, tta: bool = False) -> ImageEvaluation:
     """Score an image run on class folders or a CSV; classes the model does not know are reported."""
     from hardsight.data.image import load_image_dataset
     from hardsight.predict_image import ImagePredictor
 
-    predictor = ImagePredictor(run, batch_size=batch_size, engine=engine, threads=threads)
+    predictor = ImagePredictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta)
     cfg = predictor.config
     ds = load_image_dataset(Path(data), predictor.size, cfg.label_col, cfg.group_col, classes=predictor.classes,
                             workers=8, preprocess=predictor.preprocess)
@@ -177,7 +179,7 @@ def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engi
     if m.confusion:
         fig = plots.confusion_matrix(m.confusion, predictor.classes,
                                      predictor.run.path / "evaluations" / _safe_name(Path(data)) / "confusion.png")
-    return ImageEvaluation(m, ds.skipped, ds.unknown_classes, fig)
+    return ImageEvaluation(m, ds.skipped, ds.unknown_classes, fig, predictor.tta)
 
 
 def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epochs: int):

@@ -3,7 +3,8 @@
 The graph takes images (batch, channels, height, width) in [0, 1] (the model normalises them itself).
 Text readers return log-probabilities (batch, steps, classes); batch is always dynamic, width too for readers
 that keep the aspect ratio (crnn), fixed for per-position readers (cnn). Image classifiers return class
-probabilities (batch, classes), softmax or sigmoid inside the graph. The charset or classes, input contract
+probabilities (batch, classes), softmax or sigmoid inside the graph (averaged with the mirrored image when
+exported with --tta). The charset or classes, input contract
 and decoding settings are stored in the ONNX metadata, so model.onnx can be read without the checkpoint.
 """
 
@@ -21,9 +22,10 @@ from typing import Any
 import torch
 
 from hardsight.data.images import UnreadableImage, load_image
-from hardsight.engines import (ClassProbabilities, OnnxEngine, TorchEngine, TextDecoder, classifier_metadata,
-                               reader_metadata)
-from hardsight.errors import HardsightError
+from hardsight.engines import (META_PREFIX, ClassProbabilities, OnnxEngine, TorchEngine, TextDecoder,
+                               classifier_metadata, reader_metadata)
+from hardsight.errors import ConfigError, HardsightError
+from hardsight.tta import FlipTTA
 from hardsight.runs import RunFolder
 from hardsight.transforms import pad_batch, text_preprocess
 
@@ -57,12 +59,13 @@ class ExportResult:
                 "sample_source": self.sample_source, "max_prob_diff": self.max_prob_diff,
                 "seconds": round(self.seconds, 2), "exporter": self.exporter,
                 "exporter_note": self.exporter_note,
-                "size_mb": round(self.size_mb, 3)}
+                "size_mb": round(self.size_mb, 3), "tta": self.metadata.get(META_PREFIX + "tta", "none")}
 
 
 def export(run: str | Path, checkpoint: str = "best", samples: int = 32, opset: int = OPSET,
-           tolerance: float = TOLERANCE) -> ExportResult:
-    """Export a run's model to RUN/model.onnx, checked against PyTorch on images of the run's own split."""
+           tolerance: float = TOLERANCE, tta: bool = False) -> ExportResult:
+    """Export a run's model to RUN/model.onnx, checked against PyTorch on images of the run's own split;
+    `tta` (classifiers) bakes the horizontal-flip average into the graph."""
     from hardsight.predict import load_module
 
     folder = RunFolder.open(run)
@@ -70,8 +73,12 @@ def export(run: str | Path, checkpoint: str = "best", samples: int = 32, opset: 
     module = load_module(folder, checkpoint)
     if task == "image":
         batches, source = sample_classifier_batches(folder, int(module.hparams.image_size), samples)
-        return export_classifier(module, folder.onnx, batches, classifier_metadata(module, folder.checkpoint(checkpoint)),
-                                 source=source, opset=opset, tolerance=tolerance)
+        return export_classifier(module, folder.onnx, batches,
+                                 classifier_metadata(module, folder.checkpoint(checkpoint), tta),
+                                 source=source, opset=opset, tolerance=tolerance, tta=tta)
+    if tta:
+        raise ConfigError(f"{folder.path} is a text reader: --tta (horizontal-flip test-time augmentation) is "
+                          "for image classifiers only")
     batches, source = sample_batches(folder, module.spec, samples)
     return export_reader(module, folder.onnx, batches, reader_metadata(module, folder.checkpoint(checkpoint)),
                          source=source, opset=opset, tolerance=tolerance)
@@ -91,13 +98,17 @@ def export_reader(module, path: Path, batches: list[torch.Tensor], metadata: dic
 
 
 def export_classifier(module, path: Path, batches: list[torch.Tensor], metadata: dict[str, str] | None = None,
-                      source: str = "given", opset: int = OPSET, tolerance: float = TOLERANCE) -> ExportResult:
-    """Write `module` (an ImageClassifier) with its softmax/sigmoid to `path`, only if it passes the check."""
-    net = ClassProbabilities(module)
+                      source: str = "given", opset: int = OPSET, tolerance: float = TOLERANCE,
+                      tta: bool = False) -> ExportResult:
+    """Write `module` (an ImageClassifier) with its softmax/sigmoid to `path`, only if it passes the check; `tta`
+    averages each image with its mirror inside the graph (pass metadata from classifier_metadata(..., tta) too)."""
+    net = FlipTTA(ClassProbabilities(module)) if tta else ClassProbabilities(module)
+    classes = list(module.hparams.classes)
     return _export_checked(net, path, batches, metadata, "probabilities", False,
-                           lambda p: check_classifier_parity(net, p, batches, tolerance), source, opset,
+                           lambda p: check_classifier_parity(net, p, batches, tolerance, classes), source, opset,
                            images_checked=sum(len(b) for b in batches),
-                           doc="hardsight image classifier: images (B, 3, S, S) in [0, 1] -> probabilities (B, C)")
+                           doc="hardsight image classifier: images (B, 3, S, S) in [0, 1] -> probabilities (B, C)"
+                               + (", mean over the image and its horizontal flip" if tta else ""))
 
 
 def _export_checked(net, path: Path, batches: list[torch.Tensor], metadata: dict[str, str] | None, output: str,
@@ -127,10 +138,11 @@ def check_parity(module, onnx_path: Path, batches: list[torch.Tensor],
                           lambda log_probs: [text for text, _ in decode(log_probs)])
 
 
-def check_classifier_parity(net, onnx_path: Path, batches: list[torch.Tensor],
-                            tolerance: float = TOLERANCE) -> float:
-    """A classifier (ClassProbabilities): max probability difference, and the same top class on every image."""
-    classes = list(net.classifier.hparams.classes)
+def check_classifier_parity(net, onnx_path: Path, batches: list[torch.Tensor], tolerance: float = TOLERANCE,
+                            classes: list[str] | None = None) -> float:
+    """A classifier (ClassProbabilities, maybe in FlipTTA): max probability difference, and the same top class on
+    every image."""
+    classes = classes or list(net.classifier.hparams.classes)
     return _engines_agree(net, onnx_path, batches, tolerance, lambda p: p,
                           lambda p: [classes[i] for i in p.argmax(1).tolist()])
 

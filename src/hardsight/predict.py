@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from hardsight.data.images import UnreadableImage, expand_paths, load_image, parallel_map, to_mode
-from hardsight.errors import RunError
+from hardsight.errors import ConfigError, RunError
 from hardsight.runs import RunFolder, refusing_pickled_code
 from hardsight.transforms import pad_batch, text_preprocess
 
@@ -70,6 +70,7 @@ class Predictor:
         engine: "onnx" (ONNX Runtime on RUN/model.onnx), "torch" (the checkpoint), or "auto": ONNX Runtime
             when model.onnx was exported from the checkpoint in use, PyTorch otherwise.
         threads: CPU threads for the model (default: all cores); images are decoded on a thread pool.
+        tta: flip test-time augmentation, for image runs only (ImagePredictor); a reader refuses it.
     """
 
     def __new__(cls, run: str | Path, *args, **kwargs):
@@ -81,9 +82,12 @@ class Predictor:
         return super().__new__(cls)
 
     def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
-                 engine: str = "auto"):
+                 engine: str = "auto", tta: bool = False):
         from hardsight.engines import load_runtime
 
+        if tta:  # a mirrored word is another word: flipping does not help a reader
+            raise ConfigError(f"{run}: --tta (horizontal-flip test-time augmentation) is for image classifiers; "
+                              "this run is a text reader")
         self.run = RunFolder.open(run)
         self.config = self.run.load_config()
         self.batch_size = batch_size

@@ -40,12 +40,14 @@ class ImagePredictor:
     Args:
         engine: "onnx" (ONNX Runtime on RUN/model.onnx), "torch" (the checkpoint), or "auto": ONNX Runtime
             when model.onnx was exported from the checkpoint in use, PyTorch otherwise.
+        tta: average each image's probabilities with its horizontal mirror's (test-time augmentation); a
+            model.onnx exported with `--tta` already does, and is not flipped twice (see the `tta` property).
     """
 
     task = "image"
 
     def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
-                 engine: str = "auto", top_k: int = 3, preprocess=None):
+                 engine: str = "auto", top_k: int = 3, preprocess=None, tta: bool = False):
         from hardsight.engines import load_classifier_engine
 
         self.run = RunFolder.open(run)
@@ -60,12 +62,19 @@ class ImagePredictor:
         # a face run crops (and finds landmarks) as it did in training
         self.preprocess = preprocess or face_preprocess(self.config, self.run.path)
         self.batch_size, self.top_k = batch_size, top_k
-        self.forward = load_classifier_engine(self.run, engine, checkpoint, threads)
+        self.forward = load_classifier_engine(self.run, engine, checkpoint, threads, tta)
 
     @property
     def engine(self) -> str:
         """The engine in use after `auto` was resolved: "onnx" or "torch"."""
         return self.forward.name
+
+    @property
+    def tta(self) -> bool:
+        """Whether flip TTA is applied: asked for, or baked into the model.onnx in use (even when not asked for)."""
+        from hardsight.engines import applies_tta
+
+        return applies_tta(self.forward)
 
     def probabilities(self, images: list[torch.Tensor], batch_size: int | None = None) -> np.ndarray:
         """Cached uint8 tensors (3, S, S) -> (N, C) probabilities."""

@@ -38,6 +38,13 @@ STUDY_OWNED = ("task", "data", "out", "split", "seed", "label_col", "group_col",
                "occluder", "occlusion_prob", "val_dir", "test_dir", "multi_label", "extra_labels")
 
 
+def fine_tuning() -> dict[str, Any]:
+    """How a pretrained backbone is fine-tuned in a study: as `train image` does (hardsight.recipes)."""
+    from hardsight.recipes import FINE_TUNE
+
+    return {k: FINE_TUNE[k] for k in ("body_lr_ratio", "freeze_epochs")}
+
+
 @dataclass(frozen=True)
 class StudyConfig:
     """Every setting of an occlusion study; the same split and seed serve every condition."""
@@ -51,7 +58,7 @@ class StudyConfig:
     landmarks: str | None = None  # folder of <stem>_lnd.npy; faces without one are detected
     face_detector: str = "hog"
     model: str = "compact"
-    pretrained: bool = False  # timm models: start from ImageNet weights (needs the network)
+    pretrained: bool = False  # start from pretrained weights, found offline first (models/weights.py)
     image_size: int = 64
     epochs: int = 30
     max_minutes: float | None = None  # per train condition
@@ -88,7 +95,8 @@ class StudyConfig:
                     # light: smaller crops of a tight face cut off the mouth or brows (on TFEID's clean faces the
                     # accuracy is within noise of the heavier earlier recipe: benchmarks/face_recipes.py)
                     augment=0.5, min_scale=0.8,
-                    patience=max(15, self.epochs // 2))  # a 10% val split is noisy: do not stop on it early
+                    patience=max(15, self.epochs // 2),  # a 10% val split is noisy: do not stop on it early
+                    **(fine_tuning() if self.pretrained else {}))
 
     @classmethod
     def split_settings(cls, recipe: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[str]]:

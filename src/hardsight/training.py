@@ -106,7 +106,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
                         enable_version_counter=False),
         SaveOnInterrupt(run.interrupted), early, timer, EpochMetricsCSV(run.metrics, echo=not show_bar),
     ] + ([RichProgressBar(leave=False)] if show_bar else [])
-    callbacks += list(extra_callbacks or [])
+    callbacks += finetuning_callbacks(cfg, module) + list(extra_callbacks or [])
     if cfg.save_every_epoch:
         callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, filename="epoch-{epoch:03d}", save_top_k=-1,
                                          every_n_epochs=1, enable_version_counter=False))
@@ -170,11 +170,46 @@ def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: di
 
     data = prepared or prepare_image_data(cfg, saved_split, saved_labels, preprocess or face_preprocess(cfg))
     print_image_summary(data)
-    module = ImageClassifier(cfg.model, data.classes, cfg.image_size, cfg.multi_label,
-                             data.class_weights(cfg.class_weights), cfg.label_smoothing, cfg.mixup, lr=cfg.lr,
-                             weight_decay=cfg.weight_decay, schedule=cfg.schedule, pretrained=cfg.pretrained,
-                             freeze=cfg.freeze, optimizer=cfg.optimizer, loss=cfg.loss, model_args=cfg.model_args)
-    return data, data.labels_json(cfg), module, ImageDataModule(data, cfg)
+    module = image_module(cfg, data.classes, data.class_weights(cfg.class_weights), fresh=saved_split is None,
+                          saved_input=(saved_labels or {}).get("input"))
+    labels = data.labels_json(cfg)  # the input contract, for readers of the run folder (the model normalises itself)
+    labels["input"].update(range="[0, 1], normalised inside the model",
+                           **{k: [round(v, 6) for v in getattr(module.norm, k).flatten().tolist()] for k in ("mean", "std")})
+    return data, labels, module, ImageDataModule(data, cfg)
+
+
+def image_module(cfg: TrainConfig, classes: list[str], class_weights: list[float], fresh: bool = True,
+                 saved_input: dict | None = None):
+    """The ImageClassifier of `cfg`: on a fresh start with `pretrained`, its weights found (models/weights.py) and
+    loaded, and the input statistics they were trained with (a resumed run keeps those in its labels.json);
+    frozen layers come from `finetuning_callbacks`."""
+    from hardsight.models.image_classifiers import input_statistics
+    from hardsight.models.weights import load_backbone, resolve_weights
+
+    mean, std, _ = input_statistics(cfg.model)
+    if saved_input and "mean" in saved_input:
+        mean, std = tuple(saved_input["mean"]), tuple(saved_input["std"])
+    weights = resolve_weights(cfg.model, cfg.weights) if cfg.pretrained and fresh else None
+    if weights is not None and weights.mean is not None:
+        mean, std = weights.mean, weights.std
+    module = ImageClassifier(cfg.model, classes, cfg.image_size, cfg.multi_label, class_weights, cfg.label_smoothing,
+                             cfg.mixup, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
+                             pretrained=cfg.pretrained, freeze=cfg.freeze, optimizer=cfg.optimizer, loss=cfg.loss,
+                             model_args=cfg.model_args, mean=mean, std=std, weights=weights.source if weights else None,
+                             body_lr_ratio=cfg.body_lr_ratio, layer_decay=cfg.layer_decay)
+    if weights is not None:
+        console.print(load_backbone(module.net, weights, classes))
+    return module
+
+
+def finetuning_callbacks(cfg: TrainConfig, module) -> list:
+    """FreezeBackbone when the run freezes any layers (image runs only: text readers have no such settings)."""
+    if not (cfg.freeze_epochs or cfg.trainable_layers is not None):
+        return []
+    from hardsight.finetuning import FreezeBackbone, always_frozen, layer_groups
+
+    body = [m for g in layer_groups(module.net) for m in g]
+    return [FreezeBackbone(body, always_frozen(module.net, cfg.trainable_layers), cfg.freeze_epochs)]
 
 
 def lr_find(cfg: TrainConfig, out: Path) -> tuple[float | None, Path | None]:

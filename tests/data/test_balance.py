@@ -195,7 +195,7 @@ def test_augmented_copies_stay_on_the_side_of_their_source(tmp_path):
     assert "augmented copies" in said and "60 files made by `hardsight balance` from 20 originals" in said
 
     run = tmp_path / "run"
-    run_cli("train", "image", out, "--out", run, "--epochs", "1", "--image-size", "32", "--batch-size", "16",
+    run_cli("train", "image", out, "--model", "compact", "--out", run, "--epochs", "1", "--image-size", "32", "--batch-size", "16",
             "--split", "0.6,0.2,0.2")
     split = json.loads((run / "split.json").read_text())
     side = {}

@@ -51,7 +51,7 @@ def test_occlusion_settings_are_checked():
 def test_cli_face_run_predicts_with_the_same_crop(faces, tmp_path):
     root, lmk = faces
     run = tmp_path / "run"
-    run_cli("train", "image", root, "--out", run, "--label-col", "expression", "--group-col", "performer",
+    run_cli("train", "image", root, "--model", "compact", "--out", run, "--label-col", "expression", "--group-col", "performer",
             "--faces", "--landmarks", lmk, "--occluder", "vr-headset", "--occlusion-prob", "0.5", "--face-margin", "0.1",
             "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--split", "0.5,0.25,0.25")
     cfg = (run / "config.yaml").read_text()
@@ -73,7 +73,7 @@ def test_face_runs_from_before_the_margin_setting_crop_as_they_were_trained(face
 
     root, lmk = faces
     run = tmp_path / "run"
-    run_cli("train", "image", root, "--out", run, "--label-col", "expression", "--faces", "--landmarks", lmk,
+    run_cli("train", "image", root, "--model", "compact", "--out", run, "--label-col", "expression", "--faces", "--landmarks", lmk,
             "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--split", "0.5,0.25,0.25")
     assert TrainConfig(task="image", data="x").face_margin == 0.0 and ImagePredictor(run).preprocess.margin == 0.0
     config = run / "config.yaml"

@@ -21,11 +21,13 @@ def predict(
     batch_size: Annotated[int, typer.Option(help="Images per batch.")] = 64,
     engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for the model (default: all cores).")] = None,
+    tta: Annotated[bool, typer.Option("--tta/--no-tta",
+                                      help="Average each image with its horizontal flip (image runs).")] = False,
 ) -> None:
     """Read (text) or classify (image) files, folders or globs with a trained run."""
     from hardsight.predict import Predictor
 
-    results = Predictor(run, batch_size=batch_size, engine=engine, threads=threads).predict(paths)
+    results = Predictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta).predict(paths)
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in results]))
         return

@@ -17,6 +17,8 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads per model (default: all cores but one).")] = None,
+    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Average each image with its horizontal flip "
+                                                           "(image models).")] = False,
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 10.0,
     max_pixels: Annotated[int, typer.Option(help="Largest image, in pixels (decompression-bomb guard).")] = 16_000_000,
     max_batch: Annotated[int, typer.Option(help="Most images in one request.")] = 64,
@@ -35,7 +37,7 @@ def serve(
     from hardsight.serve.settings import LOOPBACK_HOSTS
 
     hosts = (*LOOPBACK_HOSTS, *(h.strip() for given in allowed_hosts or [] for h in given.split(",") if h.strip()))
-    run_server(ServeSettings(runs=tuple(runs), engine=engine, threads=threads, max_upload_mb=max_upload_mb,
+    run_server(ServeSettings(runs=tuple(runs), engine=engine, threads=threads, tta=tta, max_upload_mb=max_upload_mb,
                              max_pixels=max_pixels, max_batch=max_batch, api_key=api_key, allowed_hosts=hosts,
                              header_timeout_s=header_timeout_s, keep_alive_s=keep_alive_s),
                host, port, access_log=access_log)

@@ -21,6 +21,7 @@ def solve(
     annotate: Annotated[Optional[Path], typer.Option(help="Write the grid with chosen cells marked.")] = None,
     engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
     threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: all cores).")] = None,
+    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Average each cell with its horizontal flip.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: target, selected, positions, scores.")] = False,
 ) -> None:
     """Which cells of a grid CAPTCHA show the target."""
@@ -28,7 +29,7 @@ def solve(
     from hardsight.grid import annotate as draw_solution, print_solution, solve as solve_grid
     from hardsight.predict import Predictor
 
-    classifier = Predictor(run, engine=engine, threads=threads)
+    classifier = Predictor(run, engine=engine, threads=threads, tta=tta)
     if getattr(classifier, "task", "image") == "text":
         raise RunError(f"{run} is a text reader; solve needs an image classifier run (hardsight train image)")
     solution = solve_grid(classifier, image, target, grid=grid, threshold=threshold)

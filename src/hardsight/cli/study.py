@@ -26,7 +26,8 @@ def occlusion(
     landmarks: Annotated[Optional[Path], typer.Option(help="Folder of <stem>_lnd.npy; others are detected.")] = None,
     face_detector: Annotated[str, typer.Option(help="hog or cnn.")] = "hog",
     model: Annotated[Optional[str], typer.Option(help="compact (CPU default), compact_wide, or a timm model name.")] = None,
-    pretrained: Annotated[Optional[bool], typer.Option(help="Start timm models from ImageNet weights (needs the network).")] = None,
+    pretrained: Annotated[Optional[bool], typer.Option(help="Start from pretrained weights, looked for offline first "
+                                                           "(weights package, hub cache, hub).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Side of the aligned face crop in pixels (default 64).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Most epochs per train condition (default 30).")] = None,
     max_minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget per train condition.")] = None,

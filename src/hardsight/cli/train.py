@@ -44,7 +44,6 @@ Logger = Annotated[Optional[str], typer.Option(help="csv (metrics.csv), or tenso
 Optimizer = Annotated[Optional[str], typer.Option(help="adamw (default), adam, sgd (Nesterov, momentum 0.9) or rmsprop.")]
 ModelArgs = Annotated[Optional[list[str]], typer.Option("--model-arg", help="Model option KEY=VALUE, repeatable (compact: "
                       "activation, blocks, filters, convs_per_block, dense_layers, dense_units, dropout).")]
-IMAGE_DEFAULTS = {"batch_size": 64, "weight_decay": 5e-4}  # under --config and the flags; others are TrainConfig's
 
 
 def key_values(pairs: list[str] | None, option: str) -> dict:
@@ -103,9 +102,22 @@ def image(
     data: Annotated[Path, typer.Argument(help="Class folders (DATA/<class>/*.jpg), a CSV (file,label[,group]), "
                                               "or a folder holding labels.csv and images/.")],
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/image/<model>-N).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="compact (CPU default), compact_wide, or any timm model name.")] = None,
-    pretrained: Annotated[bool, typer.Option(help="Start from ImageNet weights (timm models; needs the network).")] = False,
-    freeze: Annotated[bool, typer.Option(help="Fine-tune only the last stage and the head.")] = False,
+    model: Annotated[Optional[str], typer.Option(help="Default: tf_efficientnet_lite0 fine-tuned when its weights are "
+                                                      "installed, else compact from scratch; compact_wide, or any "
+                                                      "timm model name.")] = None,
+    pretrained: Annotated[bool, typer.Option(help="Start from pretrained weights, looked for offline first: the "
+                                                  "weights package, the hub cache, then the hub.")] = False,
+    weights: Annotated[Optional[str], typer.Option(help="Pretrained weights: a state dict (.pth/.pt/.safetensors), a "
+                                                       "timm or Lightning checkpoint, an image run folder (its head "
+                                                       "is dropped), a weights package name, or 'hub'.")] = None,
+    freeze_epochs: Annotated[Optional[int], typer.Option(help="Epochs with the body frozen (BatchNorm statistics too) "
+                                                              "before it unfreezes.")] = None,
+    trainable_layers: Annotated[Optional[int], typer.Option(help="Only the last N layer groups of the body ever train "
+                                                                 "(0: the head on frozen features).")] = None,
+    body_lr_ratio: Annotated[Optional[float], typer.Option(help="The body's peak learning rate as a fraction of the "
+                                                               "head's (fine-tuning default 0.1).")] = None,
+    layer_decay: Annotated[Optional[float], typer.Option(help="Layer-wise rate decay instead: each layer group "
+                                                             "learns this fraction as fast as the next.")] = None,
     multi_label: Annotated[bool, typer.Option(help="Sigmoid outputs with per-class thresholds tuned on validation.")] = False,
     label_col: Annotated[Optional[str], typer.Option(help="CSV column with the label(s) (default `label`); ';' "
                                                          "separates several.")] = None,
@@ -113,14 +125,16 @@ def image(
     extra_labels: Annotated[Optional[Path], typer.Option(help="CSV (file,label) adding labels to files.")] = None,
     class_weights: Annotated[Optional[str], typer.Option(help="balanced (default), sqrt (square root of balanced) or none.")] = None,
     sampler: Annotated[Optional[str], typer.Option(help="shuffle (default), or balanced (oversample rare classes).")] = None,
-    image_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (default 64).")] = None,
+    image_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (default 112 fine-tuning, "
+                                                          "64 from scratch).")] = None,
     epochs: Epochs = None,
     max_minutes: MaxMinutes = None,
     seed: Seed = None,
     resume: Resume = False,
     split: Split = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default 64).")] = None,
-    lr: Annotated[Optional[str], typer.Option(help="Peak learning rate (default 3e-3), or 'auto' for the LR finder.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default 32 fine-tuning, 64 from scratch).")] = None,
+    lr: Annotated[Optional[str], typer.Option(help="Peak learning rate of the head (default 2e-3 fine-tuning, 3e-3 "
+                                                  "from scratch), or 'auto' for the LR finder.")] = None,
     label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing.")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="MixUp/CutMix Beta alpha (0 = off).")] = None,
     augment: Augment = None,
@@ -154,7 +168,9 @@ def image(
         raise typer.BadParameter(f"--lr {lr!r}: a number or 'auto'") from None
     flags = {**given, "split": _split(split), "lr": lr_value, "lr_find": auto or None,
              "model_args": key_values(model_arg, "--model-arg")}
-    _train(_config("image", flags, config, IMAGE_DEFAULTS), resume)
+    from hardsight.recipes import image_defaults
+
+    _train(_config("image", flags, config, None if resume else image_defaults), resume)
 
 
 def settings_given(params: dict) -> dict:
@@ -179,13 +195,15 @@ def _train(cfg, resume: bool) -> None:
     console.print(f"run folder: [bold]{result.run.path}[/bold]")
 
 
-def _config(task: str, flags: dict, config: Path | None, defaults: dict | None = None):
-    """Settings from, lowest first: this command's defaults, the --config file, the flags given."""
+def _config(task: str, flags: dict, config: Path | None, defaults=None):
+    """Settings from, lowest first: this command's defaults (a function of the settings given, which picks the
+    recipe), the --config file, the flags given."""
     from hardsight.config import TrainConfig, read_settings
 
     flags = {k: v for k, v in flags.items() if v is not None and v != {}}
     in_file = read_settings(config) if config else {}
     if isinstance(in_file.get("model_args"), dict) and "model_args" in flags:
         flags["model_args"] = {**in_file["model_args"], **flags["model_args"]}
-    under = {k: v for k, v in (defaults or {}).items() if k not in in_file}
+    given = {**in_file, **flags}
+    under = {k: v for k, v in (defaults(given) if defaults else {}).items() if k not in given}
     return TrainConfig.from_dict({**under, **in_file, "task": task, **flags}, source=str(config or "flags"))

@@ -54,6 +54,14 @@ class CompactCNN(nn.Module):
     def forward(self, x):
         return self.head(self.features(x))
 
+    def get_classifier(self) -> nn.Module:
+        """The last linear layer (timm's name for it, so weights and fine-tuning treat both kinds alike)."""
+        return self.head[-1]
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer-group rules: each conv block is a group (what --trainable-layers counts)."""
+        return {"stem": r"^features\.0\.", "blocks": [(r"^features\.(\d+)", None), (r"^head", (99999,))]}
+
 
 @register("image")
 def compact(num_classes: int, **kw) -> CompactCNN:
@@ -66,12 +74,10 @@ def compact_wide(num_classes: int, **kw) -> CompactCNN:
     return CompactCNN(num_classes, **{"filters": 32, **kw})
 
 
-def build_image_model(name: str, num_classes: int, pretrained: bool = False, freeze: bool = False,
-                      model_args: dict[str, Any] | None = None) -> nn.Module:
-    """Our registry first, then timm; pretrained weights need the network, and say so when it is missing."""
+def build_image_model(name: str, num_classes: int, model_args: dict[str, Any] | None = None) -> nn.Module:
+    """The architecture, from our registry first, then timm, randomly initialised: pretrained weights are put in
+    by `models.weights` when training starts, so loading a trained run never looks for them."""
     if name in list_models("image"):
-        if pretrained:
-            raise ConfigError(f"{name!r} has no pretrained weights; drop --pretrained or pick a timm model")
         return build_with_args(name, _MODELS[name], model_args, num_classes=num_classes)
     import timm
 
@@ -79,20 +85,20 @@ def build_image_model(name: str, num_classes: int, pretrained: bool = False, fre
         near = difflib.get_close_matches(name, list_models("image") + timm.list_models(), n=3)
         raise ConfigError(f"unknown image model {name!r}; ours: {list_models('image')}, or any timm model"
                           + (f"; close: {near}" if near else ""))
-    try:
-        model = build_with_args(name, timm.create_model, model_args, model_name=name, pretrained=pretrained,
-                                num_classes=num_classes)
-    except ConfigError:
-        raise
-    except Exception as e:  # hub download errors come in many types
-        if pretrained:
-            raise ConfigError(f"could not load pretrained weights for {name!r} ({type(e).__name__}: {e}); "
-                              "offline? train from scratch without --pretrained") from None
-        raise
-    if freeze:
-        head = set(id(p) for p in model.get_classifier().parameters())
-        stages = [m for n, m in model.named_children() if n.startswith(("layer4", "stages", "blocks", "conv_head"))]
-        keep = set(id(p) for m in stages[-1:] for p in m.parameters()) | head
-        for p in model.parameters():
-            p.requires_grad = id(p) in keep
-    return model
+    return build_with_args(name, timm.create_model, model_args, model_name=name, pretrained=False,
+                           num_classes=num_classes)
+
+
+def input_statistics(name: str) -> tuple[tuple[float, ...], tuple[float, ...], int | None]:
+    """(mean, std, native side) a backbone's pretrained weights expect, from timm's pretrained config; ImageNet
+    statistics and no native size for our own models (what they have always been trained with)."""
+    from hardsight.models.weights import IMAGENET_MEAN, IMAGENET_STD
+
+    if name in list_models("image"):
+        return IMAGENET_MEAN, IMAGENET_STD, None
+    import timm
+
+    cfg = timm.get_pretrained_cfg(name)
+    if cfg is None:
+        return IMAGENET_MEAN, IMAGENET_STD, None
+    return tuple(cfg.mean), tuple(cfg.std), int(cfg.input_size[-1])

@@ -94,7 +94,7 @@ class ImageHandler:
         from hardsight.predict_image import ImagePredictor
 
         predictor = ImagePredictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads,
-                                   engine=settings.engine)
+                                   engine=settings.engine, tta=settings.tta)
 
         def classify(items: list[tuple[str, Any]]):  # (name, what predictor.prepare gave)
             return predictor.predict_prepared([n for n, _ in items], [p for _, p in items])
@@ -103,7 +103,7 @@ class ImageHandler:
             return image if route == "solve" else predictor.prepare(image)
 
         info = {"architecture": predictor.config.model, "classes": predictor.classes,
-                "multi_label": predictor.multi_label, "thresholds": predictor.thresholds}
+                "multi_label": predictor.multi_label, "thresholds": predictor.thresholds, "tta": predictor.tta}
         return LoadedModel(name, self.task, run.path, predictor.engine, prepare,
                            Batcher(classify, settings.max_batch, name), self, info, predictor)
 
@@ -195,6 +195,10 @@ def route_of(task: str) -> str:
 
 def check_runs(settings: ServeSettings) -> None:
     """Fail before serving, with the folder named, when a run cannot be loaded as asked."""
+    tasks = [RunFolder.open(path).load_config().task for path in settings.runs]
+    if settings.tta and "image" not in tasks:  # --tta applies to the image models among the runs
+        raise ConfigError("--tta (horizontal-flip test-time augmentation) is for image classifiers; "
+                          "none of the runs served is one")
     for path in settings.runs:
         run = RunFolder.open(path)
         task = run.load_config().task

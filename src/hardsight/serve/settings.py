@@ -17,6 +17,7 @@ class ServeSettings:
     runs: tuple[Path, ...]
     engine: str = "auto"  # onnx, torch, or auto (ONNX Runtime when RUN/model.onnx is current)
     threads: int | None = None  # CPU threads per model; None = all cores but one (see model_threads)
+    tta: bool = False  # image models average each image with its horizontal flip
     max_upload_mb: float = 10.0  # largest request body
     max_pixels: int = 16_000_000  # largest image, width x height, checked before decoding
     max_batch: int = 64  # most images in one request (and in one merged inference batch)

@@ -57,16 +57,17 @@ OPTIMIZERS = {  # name -> (params, lr, weight_decay) -> optimiser; names are Tra
 }
 
 
-def make_optimizers(module: L.LightningModule, params):
+def make_optimizers(module: L.LightningModule, params: list):
     """The optimiser named in the module's hparams (AdamW in runs older than the setting) with one-cycle (per step)
-    or reduce-on-plateau (on validation loss)."""
+    or reduce-on-plateau (on validation loss). `params`: tensors, or groups (dicts) with their own peak `lr`."""
     from hardsight.callbacks import SessionTimer
 
     hp = module.hparams
     opt = OPTIMIZERS[hp.get("optimizer", "adamw")](params, hp.lr, hp.weight_decay)
     if hp.schedule == "onecycle":
         timer = next((cb for cb in module.trainer.callbacks if isinstance(cb, SessionTimer)), None)
-        sched = BudgetOneCycleLR(opt, timer, max_lr=hp.lr, pct_start=0.15,
+        peaks = [g.get("lr", hp.lr) for g in params] if params and isinstance(params[0], dict) else hp.lr
+        sched = BudgetOneCycleLR(opt, timer, max_lr=peaks, pct_start=0.15,
                                  total_steps=max(1, int(module.trainer.estimated_stepping_batches)))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=5)

@@ -6,26 +6,33 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hardsight.finetuning import param_groups
 from hardsight.metrics import classification_metrics
 from hardsight.models.image_classifiers import build_image_model
 from hardsight.models.layers import Normalize
-from hardsight.tasks.base import Recogniser, val_objective
-
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from hardsight.models.weights import IMAGENET_MEAN, IMAGENET_STD
+from hardsight.tasks.base import Recogniser, make_optimizers, val_objective
 
 
 class ImageClassifier(Recogniser):
-    """Loss with class weights, label smoothing and MixUp/CutMix; validation macro-F1 drives checkpoints."""
+    """Loss with class weights, label smoothing and MixUp/CutMix; validation macro-F1 drives checkpoints.
+
+    `mean`/`std` are the input statistics the backbone expects (its pretrained config's): part of the model, so
+    export and every engine normalise alike; runs older than the setting used ImageNet's. `pretrained`, `freeze`
+    and `weights` record how training started; building the module never loads weights.
+    """
 
     def __init__(self, model: str, classes: list[str], image_size: int, multi_label: bool = False,
                  class_weights: list[float] | None = None, label_smoothing: float = 0.1, mixup: float = 0.0,
                  lr: float = 2e-3, weight_decay: float = 5e-4, schedule: str = "onecycle", pretrained: bool = False,
-                 freeze: bool = False, optimizer: str = "adamw", loss: str = "ce", model_args: dict | None = None):
+                 freeze: bool = False, optimizer: str = "adamw", loss: str = "ce", model_args: dict | None = None,
+                 mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
+                 weights: str | None = None, body_lr_ratio: float = 1.0, layer_decay: float | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.classes = list(classes)
-        self.norm = Normalize(IMAGENET_MEAN, IMAGENET_STD)
-        self.net = build_image_model(model, len(classes), pretrained=pretrained, freeze=freeze, model_args=model_args)
+        self.norm = Normalize(tuple(mean or IMAGENET_MEAN), tuple(std or IMAGENET_STD))
+        self.net = build_image_model(model, len(classes), model_args=model_args)
         self.register_buffer("class_weights", torch.tensor(class_weights or [1.0] * len(classes), dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -47,8 +54,13 @@ class ImageClassifier(Recogniser):
             return softmax_focal_loss(logits, soft, self.class_weights, self.hparams.label_smoothing)
         return F.cross_entropy(logits, soft, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
 
+    def on_fit_start(self) -> None:
+        # channels-last convolutions: a training step 15-30% faster on CPU (measured for compact and EfficientNet-Lite)
+        self.net.to(memory_format=torch.channels_last)
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
+        x = x.contiguous(memory_format=torch.channels_last)
         if self.hparams.mixup > 0 and np.random.rand() < 0.5:
             x, y = mix_batch(x, y, self.hparams.mixup)
         loss = self.loss(self(x), y)
@@ -70,6 +82,11 @@ class ImageClassifier(Recogniser):
         if m.mean_average_precision is not None:
             values["val/map"] = m.mean_average_precision
         return values
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        return make_optimizers(self, param_groups(self.net, hp.lr, hp.weight_decay, hp.get("body_lr_ratio", 1.0),
+                                                  hp.get("layer_decay")))
 
 
 def softmax_focal_loss(logits: torch.Tensor, soft: torch.Tensor, weight: torch.Tensor, label_smoothing: float = 0.0,
