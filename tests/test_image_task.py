@@ -145,6 +145,10 @@ def test_cli_train_evaluate_predict_image(tiles, tmp_path):
         assert (run / name).is_file(), name
     labels = json.loads((run / "labels.json").read_text())
     assert labels["classes"] == ["blue", "green", "red"] and len(labels["thresholds"]) == 3
+    import torch
+
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["epoch"] == 1  # what --resume continues from: the last epoch, improved or not
     ev = json.loads(run_cli("evaluate", run, tiles, "--json").stdout)
     assert ev["n"] == 42 and {"accuracy", "balanced_accuracy", "macro_f1", "per_class"} <= set(ev)
     assert set(ev["per_class"]) == {"blue", "green", "red"}

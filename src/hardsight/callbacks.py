@@ -1,4 +1,5 @@
-"""Lightning callbacks of our own: one row per epoch in metrics.csv, and a per-session time budget."""
+"""Lightning callbacks of our own: one row per epoch in metrics.csv, a per-session time budget, and the checkpoint
+that --resume continues from."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import Callback, Timer
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, Timer
 
 from hardsight.console import console
 
@@ -38,6 +39,19 @@ class EpochMetricsCSV(Callback):
             shown = "  ".join(f"{k}={v:.4g}" for k, v in row.items()
                               if k not in ("step", "lr", "elapsed_s") and isinstance(v, (int, float)) and math.isfinite(v))
             console.print(f"[dim]{shown}  ({row['elapsed_s']:.0f}s)[/dim]")
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`last.ckpt` after every epoch. ModelCheckpoint's own `save_last` (Lightning 2.6) writes it only when the
+    monitored score improved, so `--resume` after epochs without progress would train them again."""
+
+    def __init__(self, dirpath: Path):
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, every_n_epochs=1,
+                         enable_version_counter=False)
+
+    @property
+    def state_key(self) -> str:
+        return "LastCheckpoint"  # apart from --save-every-epoch's ModelCheckpoint, which has the same settings
 
 
 class SessionTimer(Timer):

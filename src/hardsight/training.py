@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
 from hardsight import distributed
-from hardsight.callbacks import EpochMetricsCSV, SaveOnInterrupt, SessionTimer
+from hardsight.callbacks import EpochMetricsCSV, LastCheckpoint, SaveOnInterrupt, SessionTimer
 from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
 from hardsight.data.images import refuse_out_inside
@@ -102,8 +102,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
     early = EarlyStopping(MONITOR, patience=cfg.patience, mode="min")
     timer = SessionTimer(duration=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None, interval="step")
     callbacks = [
-        ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=MONITOR, mode="min", save_last=True,
-                        enable_version_counter=False),
+        ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=MONITOR, mode="min",
+                        enable_version_counter=False), LastCheckpoint(run.checkpoints),
         SaveOnInterrupt(run.interrupted), early, timer, EpochMetricsCSV(run.metrics, echo=not show_bar),
     ] + ([RichProgressBar(leave=False)] if show_bar else [])
     callbacks += finetuning_callbacks(cfg, module) + list(extra_callbacks or [])
