@@ -1,8 +1,9 @@
 """The image task's default recipes: what `hardsight train image DATA` uses when the user says nothing.
 
-Two measured recipes (benchmarks/recaptcha_tiles.py, 30 CPU minutes on two cores): a pretrained EfficientNet-Lite0
-fine-tuned when its weights are on this machine (the package the README's install brings), the compact CNN from
-scratch otherwise. Settings the user gives always win; these only fill what is left unsaid.
+Two measured recipes (benchmarks/recaptcha_tiles.py, 30 CPU minutes on two cores, 1,489 held-out tiles): a pretrained
+EfficientNet-Lite0 fine-tuned when its weights are on this machine (the package the README's install brings): 84.9%
+top-1, macro-F1 0.80, 66% of 3x3 grids; the compact CNN from scratch otherwise: 76.5%, 0.70, 48%. Settings the user
+gives always win; these only fill what is left unsaid.
 """
 
 from __future__ import annotations
