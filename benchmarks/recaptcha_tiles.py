@@ -60,18 +60,22 @@ def train_recipe(name: str, args, run: Path) -> float:
     return result.minutes
 
 
-def score(run: Path, minutes: float, args, tta: bool) -> dict:
-    """Test-split scores, speed on both engines and the synthetic grid solve rate of one trained run."""
+def test_items(run: Path) -> list:
+    """The test split of a run folder, as it was trained."""
     from hardsight.data.image_data import prepare_image_data
+    from hardsight.runs import RunFolder
+
+    folder = RunFolder.open(run)
+    return prepare_image_data(folder.load_config(), folder.load_split(), folder.load_labels()).items["test"]
+
+
+def score(run: Path, test: list, minutes: float, args, tta: bool) -> dict:
+    """Test-split scores, speed on both engines and the synthetic grid solve rate of one trained run."""
     from hardsight.evaluation import _image_scores
     from hardsight.export import export
     from hardsight.grid import assemble_grid, solve
     from hardsight.predict_image import ImagePredictor
-    from hardsight.runs import RunFolder
 
-    folder = RunFolder.open(run)
-    data = prepare_image_data(folder.load_config(), folder.load_split(), folder.load_labels())
-    test = data.items["test"]
     clf = ImagePredictor(run, engine="torch", tta=tta)
     start = time.perf_counter()
     by_torch = clf.predict([it.path for it in test])  # end to end: decode, resize, model, per batch of 64
@@ -117,7 +121,10 @@ def main() -> None:
     for name in ([] if args.run else args.recipes.split(",")):
         run = _next_free(args.out.parent / f"{args.out.name}-{name}")
         runs.append((name, run, train_recipe(name, args, run)))
-    rows = [(name, run, tta, score(run, minutes, args, tta)) for name, run, minutes in runs for tta in (False, True)]
+    rows = []
+    for name, run, minutes in runs:
+        test = test_items(run)
+        rows += [(name, run, tta, score(run, test, minutes, args, tta)) for tta in (False, True)]
 
     print(f"\nrecaptcha_tiles: {rows[0][3]['n']} test tiles (duplicate-aware split, seed {args.seed}), "
           f"budget {args.max_minutes:g} min per recipe\n")

@@ -167,8 +167,9 @@ class TrainConfig:
             raise ConfigError(f"body_lr_ratio must be in (0, 10], got {self.body_lr_ratio}")
         if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
             raise ConfigError(f"layer_decay must be in (0, 1], got {self.layer_decay}")
+        defaults = {f.name: f.default for f in fields(self)}
         for name, (task, why) in ONE_TASK_SETTINGS.items():
-            if self.task != task and getattr(self, name) not in (None, False, 0, "ce"):
+            if self.task != task and getattr(self, name) != defaults[name]:
                 raise ConfigError(f"{name} {getattr(self, name)!r} is for the {task} task; {why}")
 
     def _check_hardware(self) -> None:

@@ -127,8 +127,7 @@ def classifier_metadata(module, checkpoint: Path | None, tta: bool = False) -> d
     return _metadata({"task": "image", "model": hp.model, "classes": json.dumps(list(hp.classes)),
                       "multi_label": str(bool(hp.multi_label)).lower(),
                       "input": json.dumps({"height": size, "width": size, "channels": 3, "range": "[0, 1]",
-                                           "normalised_inside": {k: [round(v, 6) for v in getattr(module.norm, k)
-                                                                     .flatten().tolist()] for k in ("mean", "std")}}),
+                                           "normalised_inside": module.norm.statistics()}),
                       "output": "probabilities (batch, classes): " + ("sigmoid per class" if hp.multi_label
                                                                       else "softmax over classes")
                       + (", averaged with the horizontally flipped image" if tta else ""),

@@ -54,6 +54,12 @@ class FreezeBackbone(BaseFinetuning):
         super().__init__()
         self.body, self.frozen, self.freeze_epochs = body, frozen, freeze_epochs
         self._unfrozen = freeze_epochs == 0
+        self._frozen_bn = self._batch_norms()
+
+    def _batch_norms(self) -> list[_BatchNorm]:
+        """The BatchNorm layers frozen now (worked out when that changes, not every batch)."""
+        frozen = self.frozen + ([] if self._unfrozen else self.body)
+        return [m for m in BaseFinetuning.flatten_modules(frozen) if isinstance(m, _BatchNorm)]
 
     def freeze_before_training(self, pl_module: L.LightningModule) -> None:
         self.freeze(self.frozen + ([] if self._unfrozen else self.body), train_bn=False)
@@ -64,15 +70,14 @@ class FreezeBackbone(BaseFinetuning):
             keep = {id(m) for m in self.frozen}
             self.make_trainable([m for m in self.body if id(m) not in keep])
             self._unfrozen = True
+            self._frozen_bn = self._batch_norms()
             console.print(f"epoch {epoch}: backbone unfrozen" + (f" (its first {len(self.frozen)} modules stay "
                                                                  "frozen)" if self.frozen else ""))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         # Lightning puts the whole module in train mode around validation; frozen BN must keep its statistics
-        frozen = self.frozen + ([] if self._unfrozen else self.body)
-        for m in BaseFinetuning.flatten_modules(frozen):
-            if isinstance(m, _BatchNorm):
-                m.eval()
+        for m in self._frozen_bn:
+            m.eval()
 
 
 def param_groups(net: nn.Module, lr: float, weight_decay: float, body_lr_ratio: float = 1.0,

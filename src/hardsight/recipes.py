@@ -16,8 +16,8 @@ PRETRAINED_MODEL = "tf_efficientnet_lite0"
 COMMON = {"class_weights": "sqrt", "label_smoothing": 0.05, "augment": 0.6, "min_scale": 0.6, "weight_decay": 5e-4}
 SCRATCH = {**COMMON, "image_size": 64, "batch_size": 64, "lr": 3e-3}
 # fine-tuning as fastai's `fine_tune` (base rate 2e-3): the head learns one epoch on frozen features, then the body at a
-# tenth of the head's rate (the discriminative rates of the plain fine-tune that read 83% in 3 epochs); 112 px
-# upsamples the 100-120 px tiles a little less than the backbone's native 224, at a quarter of the cost
+# tenth of the head's rate; 112 px upsamples the 100-120 px tiles a little, a quarter of the pixels of the native 224.
+# Only this one fine-tuning recipe was measured (benchmarks/recaptcha_tiles.py); other rates and sizes are untried
 FINE_TUNE = {**COMMON, "image_size": 112, "batch_size": 32, "lr": 2e-3, "body_lr_ratio": 0.1, "freeze_epochs": 1}
 
 

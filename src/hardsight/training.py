@@ -173,8 +173,7 @@ def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: di
     module = image_module(cfg, data.classes, data.class_weights(cfg.class_weights), fresh=saved_split is None,
                           saved_input=(saved_labels or {}).get("input"))
     labels = data.labels_json(cfg)  # the input contract, for readers of the run folder (the model normalises itself)
-    labels["input"].update(range="[0, 1], normalised inside the model",
-                           **{k: [round(v, 6) for v in getattr(module.norm, k).flatten().tolist()] for k in ("mean", "std")})
+    labels["input"].update(range="[0, 1], normalised inside the model", **module.norm.statistics())
     return data, labels, module, ImageDataModule(data, cfg)
 
 

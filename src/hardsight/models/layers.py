@@ -32,3 +32,7 @@ class Normalize(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
+
+    def statistics(self) -> dict[str, list[float]]:
+        """{"mean": [...], "std": [...]} per channel, as labels.json and the ONNX metadata record them."""
+        return {k: [round(v, 6) for v in getattr(self, k).flatten().tolist()] for k in ("mean", "std")}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,7 +17,7 @@ from torch import nn
 
 from hardsight.errors import ConfigError
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+from timm.data import IMAGENET_DEFAULT_MEAN as IMAGENET_MEAN, IMAGENET_DEFAULT_STD as IMAGENET_STD
 STATE_DICT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt", ".safetensors")
 # keys wrapping a state dict in the checkpoints of timm's train.py, Lightning and our own runs
 WRAPPER_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")
@@ -54,7 +54,7 @@ class Weights:
     source: str  # said to the user and kept in the run's config
     mean: tuple[float, ...] | None = None  # None: the model's own pretrained config decides
     std: tuple[float, ...] | None = None
-    classes: list[str] | None = field(default=None)  # of a hardsight run: its head is kept when they match
+    classes: list[str] | None = None  # of a hardsight run: its head is kept when they match
     positional: bool = False  # keys name another implementation's layers: map them by position
 
 
@@ -236,22 +236,21 @@ def _from_hub(model: str) -> Weights:
 def _from_run(path: Path) -> Weights:
     """The network of another hardsight image run (its best checkpoint), with its classes and input statistics."""
     from hardsight.errors import RunError
-    from hardsight.runs import RunFolder, refusing_pickled_code
+    from hardsight.predict import load_module
+    from hardsight.runs import RunFolder
 
     try:
         run = RunFolder.open(path)
-        if run.load_config().task != "image":
-            raise ConfigError(f"--weights {path}: a {run.load_config().task} run; an image model needs the weights "
-                              "of an image run (or a state dict file)")
-        ckpt = run.checkpoint("best")
+        task = run.load_config().task
+        if task != "image":
+            raise ConfigError(f"--weights {path}: a {task} run; an image model needs the weights of an image run "
+                              "(or a state dict file)")
+        module = load_module(run, "best")
     except RunError as e:
         raise ConfigError(f"--weights {path}: {e}") from None
-    with refusing_pickled_code(ckpt):
-        raw = torch.load(ckpt, map_location="cpu", weights_only=True)
-    hp = raw.get("hyper_parameters", {})
-    net = {k[len("net."):]: v for k, v in raw["state_dict"].items() if k.startswith("net.")}
-    mean, std = hp.get("mean") or IMAGENET_MEAN, hp.get("std") or IMAGENET_STD
-    return Weights(net, f"run {path}", tuple(mean), tuple(std), list(hp.get("classes") or []))
+    stats = module.norm.statistics()
+    return Weights(module.net.state_dict(), f"run {path}", tuple(stats["mean"]), tuple(stats["std"]),
+                   list(module.classes))
 
 
 def _is_tensor_dict(d: dict) -> bool:
