@@ -73,10 +73,10 @@ def main() -> None:
         raise SystemExit(f"{args.data}: dataset folder not found")
 
     from hardsight.faces.jobs import find_landmarks
-    from hardsight.runs import _next_free
+    from hardsight.runs import next_free
     from hardsight.study import StudyConfig, occlusion_study
 
-    out = args.out or _next_free(ROOT / "bench-runs" / "face_recipes")
+    out = args.out or next_free(ROOT / "bench-runs" / "face_recipes")
     landmarks = out / "landmarks"
     find_landmarks(args.data, landmarks, progress=False)  # a rerun skips what is done
 

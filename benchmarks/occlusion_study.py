@@ -65,10 +65,10 @@ def main() -> None:
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: dataset folder not found")
 
-    from hardsight.runs import _next_free
+    from hardsight.runs import next_free
     from hardsight.study import StudyConfig, occlusion_study
 
-    out = args.out or _next_free(ROOT / "bench-runs" / "occlusion_study")
+    out = args.out or next_free(ROOT / "bench-runs" / "occlusion_study")
     cfg = StudyConfig(str(args.data), str(out), args.occluder, label_col="expression", group_col="performer",
                       model=args.model, pretrained=args.pretrained, image_size=args.image_size, epochs=args.epochs,
                       max_minutes=args.max_minutes, seed=args.seed, conditions=tuple(args.conditions.split(",")),

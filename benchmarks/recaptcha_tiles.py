@@ -71,7 +71,7 @@ def test_items(run: Path) -> list:
 
 def score(run: Path, test: list, minutes: float, args, tta: bool) -> dict:
     """Test-split scores, speed on both engines and the synthetic grid solve rate of one trained run."""
-    from hardsight.evaluation import _image_scores
+    from hardsight.evaluation import image_scores
     from hardsight.export import export
     from hardsight.grid import assemble_grid, solve
     from hardsight.predict_image import ImagePredictor
@@ -87,7 +87,7 @@ def score(run: Path, test: list, minutes: float, args, tta: bool) -> dict:
     ms_onnx = (time.perf_counter() - start) * 1000 / len(test)
     same = sum(a.label == b.label for a, b in zip(by_torch, by_onnx))
     worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(by_torch, by_onnx) for c in a.probabilities)
-    m, _, _ = _image_scores(onnx_clf, test, False, None)
+    m, _, _ = image_scores(onnx_clf, test, False, None)
     grids = list(synthetic_grids(test, onnx_clf.classes, args.grids, args.seed))
     solved = sum(solve(onnx_clf, assemble_grid([t.resize((100, 100)) for t in tiles], 3, 3), target).selected == answer
                  for tiles, target, answer in grids)
@@ -115,11 +115,11 @@ def main() -> None:
 
     import hardsight
     from hardsight.grid import annotate, solve
-    from hardsight.runs import _next_free
+    from hardsight.runs import next_free
 
     runs = [(Path(r).name, Path(r), float("nan")) for r in args.run or []]
     for name in ([] if args.run else args.recipes.split(",")):
-        run = _next_free(args.out.parent / f"{args.out.name}-{name}")
+        run = next_free(args.out.parent / f"{args.out.name}-{name}")
         runs.append((name, run, train_recipe(name, args, run)))
     rows = []
     for name, run, minutes in runs:

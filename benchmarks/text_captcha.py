@@ -75,9 +75,9 @@ def main() -> None:
 
     import hardsight
     from hardsight.metrics import text_metrics
-    from hardsight.runs import _next_free
+    from hardsight.runs import next_free
 
-    out = _next_free(args.out)
+    out = next_free(args.out)
     result = hardsight.train(hardsight.TrainConfig(task="text", data=str(args.data), out=str(out), seed=args.seed,
                                                    split=(0.85, 0.05, 0.10), max_minutes=args.max_minutes))
     split = json.loads((out / "split.json").read_text())

@@ -44,12 +44,12 @@ def main() -> None:
 
     import hardsight
     from hardsight.data.image_data import prepare_image_data
-    from hardsight.evaluation import _image_scores
+    from hardsight.evaluation import image_scores
     from hardsight.predict_image import ImagePredictor
-    from hardsight.runs import RunFolder, _next_free
+    from hardsight.runs import RunFolder, next_free
     from hardsight.tuning import tune
 
-    out = args.out or _next_free(ROOT / "bench-runs" / "tune")
+    out = args.out or next_free(ROOT / "bench-runs" / "tune")
     base = hardsight.TrainConfig(
         task="image", data=str(args.data.resolve()), model="compact", seed=args.seed,
         split=tuple(float(f) for f in args.split.split(",")), epochs=args.epochs, max_minutes=args.trial_minutes,
@@ -66,7 +66,7 @@ def main() -> None:
     if args.baseline_run:
         baseline = args.baseline_run
     else:
-        baseline = _next_free(out / "baseline")
+        baseline = next_free(out / "baseline")
         hardsight.train(base.replace(out=str(baseline)), progress=False)
     data = prepare_image_data(base)  # the benchmark split: same data, split and seed as every trial
     test = data.items["test"]
@@ -78,7 +78,7 @@ def main() -> None:
 
     rows = []
     for name, run in (("default config", baseline), (f"best of search ({result.best_run.name})", result.best_run)):
-        m, _, _ = _image_scores(ImagePredictor(run), test, False, None)
+        m, _, _ = image_scores(ImagePredictor(run), test, False, None)
         rows.append((name, m, train_minutes(run), run))
 
     print(f"\nhardsight tune on {args.data.name}: {result.complete} complete, {result.pruned} pruned, "

@@ -124,7 +124,7 @@ def test_sharded_landmarks_equal_unsharded(faces, tmp_path, monkeypatch):
             raise NoFace("no face")
         return face_landmarks(centre=(image.size[0] / 2, 50), width=60) + float(np.asarray(image).mean())
 
-    monkeypatch.setattr(landmarks, "_detector", lambda name: None)
+    monkeypatch.setattr(landmarks, "detector_named", lambda name: None)
     monkeypatch.setattr(jobs, "detect_landmarks", fake_detect)
     data, _ = faces
     whole = find_landmarks(data, tmp_path / "whole", progress=False)

@@ -10,7 +10,7 @@ from rich.table import Table
 from hardsight.config import TrainConfig
 from hardsight.console import console
 from hardsight.data.synthetic import make_text_captchas
-from hardsight.runs import _next_free
+from hardsight.runs import next_free
 
 
 def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, epochs: int = 20, seed: int = 0) -> Path:
@@ -23,7 +23,7 @@ def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, 
     from hardsight.predict import Predictor
     from hardsight.training import train
 
-    home = Path(out) if out else _next_free(Path("runs") / "demo")
+    home = Path(out) if out else next_free(Path("runs") / "demo")
     if home.exists() and any(home.iterdir()):
         from hardsight.errors import RunError
 

@@ -105,9 +105,9 @@ def finish_text_run(run: RunFolder, data: TextData, minutes: float, stopped_by: 
 
 def write_test_metrics(run: RunFolder, m, minutes: float, stopped_by: str, epochs: int) -> None:
     """test_metrics.json: the report's numbers for machines (`hardsight runs`); metrics None without a test split."""
-    from hardsight.runs import _write_json
+    from hardsight.runs import write_json
 
-    _write_json(run.test_metrics, {"split": "test", "checkpoint": "best", "epochs": epochs,
+    write_json(run.test_metrics, {"split": "test", "checkpoint": "best", "epochs": epochs,
                                    "minutes": round(minutes, 3), "stopped_by": stopped_by,
                                    "metrics": m.to_json() if m is not None else None})
 
@@ -154,7 +154,7 @@ class ImageEvaluation:
                 "figure": str(self.figure) if self.figure else None, "tta": "hflip" if self.tta else "none"}
 
 
-def _image_scores(predictor, items, multi_label: bool, thresholds: list[float] | None):
+def image_scores(predictor, items, multi_label: bool, thresholds: list[float] | None):
     from hardsight.metrics import classification_metrics
 
     index = {c: i for i, c in enumerate(predictor.classes)}
@@ -173,7 +173,7 @@ def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engi
     cfg = predictor.config
     ds = load_image_dataset(Path(data), predictor.size, cfg.label_col, cfg.group_col, classes=predictor.classes,
                             workers=8, preprocess=predictor.preprocess)
-    m, _, _ = _image_scores(predictor, ds.items, predictor.multi_label,
+    m, _, _ = image_scores(predictor, ds.items, predictor.multi_label,
                             [predictor.thresholds[c] for c in predictor.classes])
     fig = None
     if m.confusion:
@@ -186,16 +186,16 @@ def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epoc
     """Tune per-class thresholds on validation, score the test split, write plots and report.md."""
     from hardsight.metrics import tune_thresholds
     from hardsight.predict_image import ImagePredictor
-    from hardsight.runs import _read_json, _write_json
+    from hardsight.runs import read_json, write_json
 
     predictor = ImagePredictor(run.path)
-    _, val_probs, val_truth = _image_scores(predictor, data.items["val"], False, None)
+    _, val_probs, val_truth = image_scores(predictor, data.items["val"], False, None)
     thresholds = tune_thresholds(val_truth, val_probs, len(data.classes))
-    labels = _read_json(run.labels)
+    labels = read_json(run.labels)
     labels["thresholds"] = thresholds
-    _write_json(run.labels, labels)
+    write_json(run.labels, labels)
     multi = labels.get("multi_label", False)
-    m, _, _ = _image_scores(predictor, data.items["test"], multi, thresholds) if data.items["test"] else (None, 0, 0)
+    m, _, _ = image_scores(predictor, data.items["test"], multi, thresholds) if data.items["test"] else (None, 0, 0)
     curves = plots.training_curves(run.metrics, run.plots / "curves.png")
     if m and m.confusion:
         plots.confusion_matrix(m.confusion, data.classes, run.plots / "confusion.png")

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -45,7 +45,7 @@ def training_curves(metrics_csv: Path, out: Path) -> Path | None:
     for ax in axes:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def image_grid(images: list[np.ndarray], titles: list[str], out: Path, colors: list[str] | None = None,
@@ -62,7 +62,7 @@ def image_grid(images: list[np.ndarray], titles: list[str], out: Path, colors: l
         ax.set_title(t, fontsize=9, color=(colors[i] if colors else "black"), family="monospace")
     if title:
         fig.suptitle(title)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def bar_chart(counts: Counter | dict, out: Path, title: str, xlabel: str, sort_by_key: bool = False) -> Path:
@@ -71,7 +71,7 @@ def bar_chart(counts: Counter | dict, out: Path, title: str, xlabel: str, sort_b
     ax.bar([str(k) for k, _ in items], [v for _, v in items], color="#4472c4")
     ax.set(title=title, xlabel=xlabel, ylabel="count")
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def confusion_matrix(matrix: list[list[int]], classes: list[str], out: Path, title: str = "confusion (row-normalised)") -> Path:
@@ -89,4 +89,4 @@ def confusion_matrix(matrix: list[list[int]], classes: list[str], out: Path, tit
                         color="white" if norm[i, j] > 0.5 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save(fig, out)
+    return save_figure(fig, out)

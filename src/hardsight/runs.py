@@ -90,15 +90,15 @@ class RunFolder:
     @staticmethod
     def planned(out: str | Path | None, task: str, model: str, root: Path = Path("runs")) -> Path:
         """The folder `create` would make now: `out`, else the next free runs/TASK/MODEL-N."""
-        return Path(out) if out else _next_free(root / task / model)
+        return Path(out) if out else next_free(root / task / model)
 
     def write_start(self, cfg: TrainConfig, labels: dict[str, Any], split: dict[str, Any]) -> None:
         """The files a run starts with, all or none: a half-written folder would block the rerun and --resume."""
         try:
             save_config(cfg, self.config)
-            _write_json(self.labels, labels)
-            _write_json(self.split, split)
-            _write_json(self.env, environment())
+            write_json(self.labels, labels)
+            write_json(self.split, split)
+            write_json(self.env, environment())
         except BaseException:
             for path in (self.config, self.labels, self.split, self.env):
                 path.unlink(missing_ok=True)
@@ -122,10 +122,10 @@ class RunFolder:
         return load_config(self.config, saved_run=True)
 
     def load_labels(self) -> dict[str, Any]:
-        return _read_json(self.labels)
+        return read_json(self.labels)
 
     def load_split(self) -> dict[str, Any]:
-        return _read_json(self.split)
+        return read_json(self.split)
 
     def checkpoint(self, which: str = "best") -> Path:
         """`best` (else last) for predicting; `resume`: the newest of interrupted / last, to continue from."""
@@ -140,18 +140,18 @@ class RunFolder:
         raise RunError(f"{self.path}: no checkpoint in {self.checkpoints} (did training finish an epoch?)")
 
 
-def _next_free(base: Path) -> Path:
+def next_free(base: Path) -> Path:
     """runs/text/crnn-1, -2, ... : the first number not taken."""
     taken = [int(m.group(1)) for p in base.parent.glob(f"{base.name}-*")
              if (m := re.fullmatch(rf"{re.escape(base.name)}-(\d+)", p.name))]
     return base.parent / f"{base.name}-{max(taken, default=0) + 1}"
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:

@@ -297,7 +297,7 @@ def _train(cfg: StudyConfig, cond: str, run_dir: Path, data, versions, stage, pr
 
 def _score(run_dir: Path, cond: str, tests: dict[str, list[ImageItem]], classes: list[str],
            info: dict[str, Any]) -> dict[str, StudyCell]:
-    from hardsight.evaluation import _image_scores
+    from hardsight.evaluation import image_scores
     from hardsight.predict_image import ImagePredictor
 
     predictor = ImagePredictor(run_dir)
@@ -309,7 +309,7 @@ def _score(run_dir: Path, cond: str, tests: dict[str, list[ImageItem]], classes:
 
     metrics, scored = {}, {}
     for t in ("clean", "occluded"):
-        metrics[t], *scored[t] = _image_scores(predictor, tests[t], False, None)
+        metrics[t], *scored[t] = image_scores(predictor, tests[t], False, None)
     probs = np.concatenate([scored["clean"][0], scored["occluded"][0]])
     truth = scored["clean"][1] + scored["occluded"][1]
     metrics["mixed"] = classification_metrics(truth, probs, classes, False, None)  # both versions of every test face
@@ -377,7 +377,7 @@ def study_markdown(cfg: StudyConfig, cells: list[StudyCell]) -> str:
 def _plot(cells: list[StudyCell], out: Path) -> Path:
     import numpy as np
 
-    from hardsight.plots import _save, plt
+    from hardsight.plots import save_figure, plt
 
     trains = list(dict.fromkeys(c.train for c in cells))
     by = {(c.train, c.test): c.accuracy for c in cells}
@@ -391,7 +391,7 @@ def _plot(cells: list[StudyCell], out: Path) -> Path:
     ax.set(ylabel="accuracy", ylim=(0, 1.2), yticks=np.linspace(0, 1, 6), title="occlusion study")
     ax.legend(fontsize=8, loc="upper center", ncols=3)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def _sample_figure(test: list[ImageItem], versions, out: Path, n: int = 6) -> None:

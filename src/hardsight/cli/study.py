@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hardsight.cli.train import _split
+from hardsight.cli.options import split_fractions
 from hardsight.config import read_settings
 from hardsight.study import TRAIN_CONDITIONS
 
@@ -56,7 +56,7 @@ def occlusion(
     options.update({k: v for k, v in flags.items() if v is not None})
     cfg = StudyConfig(str(data), str(out), occluder, area=area, label_col=label_col, group_col=group_col,
                       landmarks=str(landmarks) if landmarks else None, face_detector=face_detector,
-                      split=_split(split), seed=seed, settings=settings,
+                      split=split_fractions(split), seed=seed, settings=settings,
                       conditions=tuple(c.strip() for c in conditions.split(",") if c.strip()), **options)
     result = occlusion_study(cfg)
     if as_json:

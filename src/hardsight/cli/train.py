@@ -7,21 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from hardsight.cli.options import split_fractions
 from hardsight.console import console
 
 app = typer.Typer(no_args_is_help=True, help="Train a recogniser; writes a run folder.")
-
-
-def _split(value: str | None) -> tuple[float, float, float] | None:
-    if value is None:
-        return None
-    try:
-        parts = tuple(float(v) for v in value.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{value!r}: expected three fractions like 0.8,0.1,0.1") from None
-    if len(parts) != 3:
-        raise typer.BadParameter(f"{value!r}: expected three fractions like 0.8,0.1,0.1")
-    return parts  # type: ignore[return-value]
 
 
 # options both tasks take
@@ -93,7 +82,7 @@ def text(
 ) -> None:
     """Train a text-CAPTCHA reader."""
     given = settings_given(locals())
-    _train(_config("text", {**given, "split": _split(split), "model_args": key_values(model_arg, "--model-arg")},
+    _train(_config("text", {**given, "split": split_fractions(split), "model_args": key_values(model_arg, "--model-arg")},
                    config), resume)
 
 
@@ -166,7 +155,7 @@ def image(
         lr_value = None if auto or lr is None else float(lr)
     except ValueError:
         raise typer.BadParameter(f"--lr {lr!r}: a number or 'auto'") from None
-    flags = {**given, "split": _split(split), "lr": lr_value, "lr_find": auto or None,
+    flags = {**given, "split": split_fractions(split), "lr": lr_value, "lr_find": auto or None,
              "model_args": key_values(model_arg, "--model-arg")}
     from hardsight.recipes import image_defaults
 

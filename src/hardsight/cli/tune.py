@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from hardsight.cli import app
-from hardsight.cli.train import _split, key_values
+from hardsight.cli.options import split_fractions
+from hardsight.cli.train import key_values
 from hardsight.console import console
 
 
@@ -35,7 +36,7 @@ def tune(
     from hardsight.config import TrainConfig
     from hardsight.tuning import tune as run_tune
 
-    flags = {"model": model, "epochs": epochs, "max_minutes": trial_minutes, "split": _split(split), "seed": seed}
+    flags = {"model": model, "epochs": epochs, "max_minutes": trial_minutes, "split": split_fractions(split), "seed": seed}
     base = TrainConfig.from_dict({"task": task, "data": str(data), **{k: v for k, v in flags.items() if v is not None},
                                   **key_values(settings, "--set")}, source="hardsight tune")
     result = run_tune(base, out, space, trials, max_minutes, pruner, verbose=verbose)

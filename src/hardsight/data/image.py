@@ -91,7 +91,7 @@ def _read_csv(path: Path, label_col: str, group_col: str | None, skipped: Skippe
         merged: dict[Path, tuple[list[str], str | None]] = {}
         for lineno, row in enumerate(reader, start=2):
             row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-            file = _resolve(path.parent, row["file"])
+            file = resolve_listed(path.parent, row["file"])
             labels = _split_labels(row[label_col])
             if file is None:
                 skipped.unreadable.append((f"{path}:{lineno}", f"{row['file']}: no such file"))
@@ -103,7 +103,7 @@ def _read_csv(path: Path, label_col: str, group_col: str | None, skipped: Skippe
     return [(p, labs, g) for p, (labs, g) in merged.items()]
 
 
-def _resolve(base: Path, name: str) -> Path | None:
+def resolve_listed(base: Path, name: str) -> Path | None:
     """CSV paths resolve relative to the CSV's folder, then its images/ subfolder."""
     for cand in (base / name, base / "images" / name):
         if cand.is_file():
@@ -126,7 +126,7 @@ def _add_extra_labels(rows, extra: Path, source: Path):
     by_path = {p.resolve(): (p, labs, g) for p, labs, g in rows}
     with read_csv_text(extra) as f:
         for lineno, row in enumerate(csv.DictReader(f), start=2):
-            file = _resolve(base, (row.get("file") or "").strip()) or _resolve(extra.parent, (row.get("file") or "").strip())
+            file = resolve_listed(base, (row.get("file") or "").strip()) or resolve_listed(extra.parent, (row.get("file") or "").strip())
             if file is None or file.resolve() not in by_path:
                 raise DataError(f"{extra}:{lineno}: {row.get('file')!r} is not a file of the dataset")
             p, labs, g = by_path[file.resolve()]

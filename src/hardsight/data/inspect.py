@@ -80,7 +80,7 @@ def _size_plot(widths: list[int], heights: list[int], out: Path) -> Path:
     ax.scatter(widths, heights, s=8, alpha=0.4)
     ax.set(xlabel="width (px)", ylabel="height (px)", title="image sizes")
     ax.grid(alpha=0.3)
-    return plots._save(fig, out)
+    return plots.save_figure(fig, out)
 
 
 def print_inspection(ins: Inspection) -> None:

@@ -81,7 +81,7 @@ class FaceJobResult:
 
 def list_face_files(data: Path) -> tuple[Path, list[FaceFile], list[tuple[str, str]], Path | None]:
     """(base folder, files, missing (name, why), the CSV when DATA is one)."""
-    from hardsight.data.image import _resolve
+    from hardsight.data.image import resolve_listed
 
     data = Path(data)
     if not data.exists():
@@ -100,7 +100,7 @@ def list_face_files(data: Path) -> tuple[Path, list[FaceFile], list[tuple[str, s
             raise DataError(f"{data}: no column 'file' (columns: {reader.fieldnames})")
         for lineno, row in enumerate(reader, start=2):
             name = ({k.strip(): v for k, v in row.items() if k}.get("file") or "").strip()
-            p = _resolve(base, name) if name else None
+            p = resolve_listed(base, name) if name else None
             if p is None:
                 missing.append((f"{data}:{lineno}", f"{name!r}: no such file"))
                 continue
@@ -268,9 +268,9 @@ def find_landmarks(data: Path | str, out: Path | str, detector: str = "hog", wor
     Args:
         shard: (i, n), 0-based: files i, i+n, ... of DATA only, listed in OUT/landmarks.shard-i-of-n.csv.
     """
-    from hardsight.faces.landmarks import _detector
+    from hardsight.faces.landmarks import detector_named
 
-    _detector(detector)  # an unknown detector or a missing dlib fails here, before any work
+    detector_named(detector)  # an unknown detector or a missing dlib fails here, before any work
     result, _, _ = run_job("landmarks", Path(data), Path(out), {"detector": detector}, _landmarks_one,
                            landmarks_output, workers, progress, shard)
     return result
@@ -341,7 +341,7 @@ def occlude(data: Path | str, out: Path | str, occluder: str = "vr-headset", lan
 
 def _write_manifest_copy(csv_path: Path, base: Path, out: Path) -> None:
     """OUT gets the CSV too, holding the rows whose image was occluded (file names unchanged, so they resolve)."""
-    from hardsight.data.image import _resolve
+    from hardsight.data.image import resolve_listed
 
     done = _finished_any(out, "occlude")
     tmp = out / f".{csv_path.name}.partial"
@@ -350,7 +350,7 @@ def _write_manifest_copy(csv_path: Path, base: Path, out: Path) -> None:
         writer = csv.DictWriter(dst, reader.fieldnames or ["file"])
         writer.writeheader()
         for row in reader:
-            p = _resolve(base, (row.get("file") or "").strip())
+            p = resolve_listed(base, (row.get("file") or "").strip())
             if p is not None and done.get(Path(os.path.relpath(p, base)).as_posix()) == OK:
                 writer.writerow(row)
     os.replace(tmp, out / csv_path.name)  # readers never see half a CSV

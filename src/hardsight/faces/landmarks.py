@@ -47,7 +47,7 @@ def _dlib():
 
 
 @functools.cache
-def _detector(kind: str):
+def detector_named(kind: str):
     """dlib's face detector, loaded once per process: HOG (fast, frontal) or CNN (MMOD, slower, more poses)."""
     if kind not in DETECTORS:
         raise ConfigError(f"unknown face detector {kind!r}; choose one of {list(DETECTORS)}")
@@ -71,7 +71,7 @@ def detect_landmarks(image: Image.Image | np.ndarray, detector: str = "hog", ups
     dlib = _dlib()
     a = np.ascontiguousarray(np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image,
                                         dtype=np.uint8))
-    found = _detector(detector)(a, upsample)
+    found = detector_named(detector)(a, upsample)
     boxes = [d.rect for d in found] if detector == "cnn" else list(found)
     if not boxes:
         raise NoFace("no face found")

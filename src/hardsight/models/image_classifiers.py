@@ -9,7 +9,7 @@ from torch import nn
 
 from hardsight.errors import ConfigError
 from hardsight.models.layers import make_activation
-from hardsight.models.registry import _MODELS, build_with_args, list_models, register
+from hardsight.models.registry import MODELS, build_with_args, list_models, register
 
 
 def _block(c_in: int, c_out: int, activation: str = "leaky_relu") -> nn.Sequential:
@@ -78,7 +78,7 @@ def build_image_model(name: str, num_classes: int, model_args: dict[str, Any] | 
     """The architecture, from our registry first, then timm, randomly initialised: pretrained weights are put in
     by `models.weights` when training starts, so loading a trained run never looks for them."""
     if name in list_models("image"):
-        return build_with_args(name, _MODELS[name], model_args, num_classes=num_classes)
+        return build_with_args(name, MODELS[name], model_args, num_classes=num_classes)
     import timm
 
     if not timm.is_model(name):

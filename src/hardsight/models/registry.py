@@ -10,7 +10,7 @@ from torch import nn
 
 from hardsight.errors import ConfigError
 
-_MODELS: dict[str, Callable[..., nn.Module]] = {}
+MODELS: dict[str, Callable[..., nn.Module]] = {}
 _TASK_OF: dict[str, str] = {}
 
 
@@ -18,9 +18,9 @@ def register(task: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn
     """File a model constructor under its function name, for one task kind."""
 
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if fn.__name__ in _MODELS:
+        if fn.__name__ in MODELS:
             raise ValueError(f"model {fn.__name__!r} registered twice")
-        _MODELS[fn.__name__] = fn
+        MODELS[fn.__name__] = fn
         _TASK_OF[fn.__name__] = task
         return fn
 
@@ -32,7 +32,7 @@ def build_model(name: str, task: str, *, model_args: dict[str, Any] | None = Non
     if name not in known:
         near = difflib.get_close_matches(name, known)
         raise ConfigError(f"unknown {task} model {name!r}; known: {known}" + (f"; did you mean {near[0]!r}?" if near else ""))
-    return build_with_args(name, _MODELS[name], model_args, **kwargs)
+    return build_with_args(name, MODELS[name], model_args, **kwargs)
 
 
 def build_with_args(name: str, build: Callable[..., nn.Module], model_args: dict[str, Any] | None,
@@ -50,4 +50,4 @@ def build_with_args(name: str, build: Callable[..., nn.Module], model_args: dict
 
 
 def list_models(task: str | None = None) -> list[str]:
-    return sorted(n for n in _MODELS if task is None or _TASK_OF[n] == task)
+    return sorted(n for n in MODELS if task is None or _TASK_OF[n] == task)
