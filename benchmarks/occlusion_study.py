@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--model", default="compact")
     ap.add_argument("--pretrained", action="store_true",
-                    help="fine-tune --model from pretrained weights with the fine-tuning recipe of hardsight.recipes "
+                    help="fine-tune --model from pretrained weights with the fine-tuning recipe of hardsight.config "
                          "(head alone for an epoch, then the body at a tenth of the head's rate)")
     ap.add_argument("--precision", default="32", help="32, or bf16-mixed (pays only on CPUs with AVX512-BF16 or AMX)")
     ap.add_argument("--seed", type=int, default=0)

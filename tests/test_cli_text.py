@@ -53,7 +53,11 @@ def test_python_api_matches_cli(trained_run, captchas):
     import hardsight
 
     files = sorted(captchas.glob("*.png"))[:4]
-    api = [r.to_json() for r in hardsight.Predictor(trained_run).predict(files)]
+    from hardsight.predict import TextPredictor
+
+    reader = hardsight.Predictor(trained_run)
+    assert isinstance(reader, TextPredictor) and isinstance(reader, hardsight.Predictor)
+    api = [r.to_json() for r in reader.predict(files)]
     cli = json.loads(run_cli("predict", trained_run, *files, "--json").stdout)
     assert [r["text"] for r in api] == [r["text"] for r in cli]
 

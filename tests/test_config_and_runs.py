@@ -49,3 +49,38 @@ def test_precision_reads_from_yaml_numbers_and_names_its_choices(tmp_path):
     path.write_text("task: image\ndata: d\nprecision: fp8\n")
     with pytest.raises(ConfigError, match=r"precision must be one of \['32', 'bf16-mixed', '16-mixed'\]"):
         load_config(path)
+
+
+def test_python_and_cli_share_the_task_defaults(tmp_path):
+    """`TrainConfig(task=...)` from Python gets the same defaults as `hardsight train TASK` (config.py's tables)."""
+    from hardsight.cli.train import _config
+    from hardsight.config import SCRATCH, TEXT_DEFAULTS
+
+    assert _config("image", {"data": "d", "model": "compact"}, None) == TrainConfig(task="image", data="d",
+                                                                                  model="compact")
+    image = TrainConfig(task="image", data="d", model="compact")
+    assert {k: getattr(image, k) for k in SCRATCH} == SCRATCH
+    text = TrainConfig(task="text", data="d")
+    assert {k: getattr(text, k) for k in TEXT_DEFAULTS} == TEXT_DEFAULTS
+    (tmp_path / "c.yaml").write_text("task: image\ndata: d\nbatch_size: 8\nmodel_args: {dropout: 0.1}\n")
+    cfg = load_config(tmp_path / "c.yaml", {"model": "compact", "lr": 1e-3, "model_args": {"blocks": 2}})
+    assert (cfg.batch_size, cfg.lr, cfg.image_size, cfg.model_args) == (8, 1e-3, 64, {"dropout": 0.1, "blocks": 2})
+    with pytest.raises(ConfigError, match="pretrained True is for the image task"):
+        TrainConfig(task="text", data="d", pretrained=True)  # pretrained is image-only
+    saved = TrainConfig(task="text", data="d")
+    save_config(saved, tmp_path / "t.yaml")
+    assert load_config(tmp_path / "t.yaml") == saved  # a text config stores the neutral image-only values
+
+
+def test_a_run_folder_from_a_newer_format_is_refused_and_todays_opens(tmp_path):
+    import json
+
+    from hardsight.runs import FORMAT_VERSION
+
+    run = RunFolder.create(tmp_path / "r", "text", "crnn")
+    save_config(TrainConfig(task="text", data="d"), run.config)
+    run.env.write_text(json.dumps({"hardsight": "0.1.0"}))  # written before format_version existed: format 1
+    assert RunFolder.open(run.path).format_version() == 1
+    run.env.write_text(json.dumps({"format_version": FORMAT_VERSION + 1}))
+    with pytest.raises(RunError, match="newer hardsight"):
+        RunFolder.open(run.path)

@@ -136,7 +136,7 @@ def test_balanced_sampler_is_dealt_out_across_ranks_without_overlap(tiles):
 
     from hardsight.data.image_data import ImageDataModule, prepare_image_data
 
-    cfg = TrainConfig(task="image", data=str(tiles), sampler="balanced", image_size=16, batch_size=4)
+    cfg = TrainConfig(task="image", model="compact", data=str(tiles), sampler="balanced", image_size=16, batch_size=4)
     data = prepare_image_data(cfg)
     single = ImageDataModule(data, cfg).train_dataloader().sampler
     ranks = []

@@ -18,7 +18,8 @@ from hardsight.engines import META_PREFIX
 from hardsight.errors import RunError
 from hardsight.export import ExportError, check_parity, export_classifier, export_reader, write_graph
 from hardsight.models import list_models
-from hardsight.predict import Predictor, load_module
+from hardsight.predict import Predictor
+from hardsight.tasks import load_module
 from hardsight.runs import RunFolder
 from hardsight.tasks.image import ImageClassifier
 from hardsight.tasks.text import TextReader

@@ -115,7 +115,7 @@ def test_cli_fine_tunes_from_another_run_with_other_classes(tiles, tmp_path):  #
 
 def test_default_model_is_pretrained_when_weights_are_offline_and_says_so_when_not(tiles, tmp_path, monkeypatch):  # noqa: F811
     from hardsight.models.weights import package_path
-    from hardsight.recipes import PRETRAINED_MODEL
+    from hardsight.config import PRETRAINED_MODEL
 
     common = ["--epochs", "1", "--image-size", "32", "--batch-size", "8"]
     monkeypatch.setattr("hardsight.models.weights.offline_weights_available", lambda model: False)

@@ -185,7 +185,7 @@ def test_inspect_image_classes_and_lr_find(tiles, tmp_path):
     proc = run_cli("inspect", tiles, "--out", tmp_path / "ins")
     assert "duplicates found" in proc.stderr and "1 files repeat" in proc.stderr
     assert (tmp_path / "ins" / "class_counts.png").is_file() and (tmp_path / "ins" / "samples_per_class.png").is_file()
-    proc = run_cli("lr-find", "image", tiles, "--out", tmp_path / "lr", "--image-size", "32", "--batch-size", "4")
+    proc = run_cli("lr-find", "image", tiles, "--model", "compact", "--out", tmp_path / "lr", "--image-size", "32", "--batch-size", "4")
     assert float(proc.stdout.strip()) > 0 and (tmp_path / "lr" / "lr_find.png").is_file()
 
 
@@ -197,9 +197,13 @@ def test_exported_classifier_gives_the_same_answers_on_both_engines(tiles, tmp_p
     from hardsight.predict import Predictor
 
     run = tmp_path / "run"
-    train(TrainConfig(task="image", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
+    train(TrainConfig(task="image", model="compact", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
                       split=(0.6, 0.2, 0.2)), progress=False)
-    assert Predictor(run).engine == "torch"  # nothing exported yet
+    from hardsight.predict_image import ImagePredictor
+
+    predictor = Predictor(run)  # the run's task picks the subclass, which is a Predictor like any other
+    assert isinstance(predictor, ImagePredictor) and isinstance(predictor, Predictor) and predictor.task == "image"
+    assert predictor.engine == "torch"  # nothing exported yet
     result = json.loads(run_cli("export", run, "--json").stdout)
     assert result["path"] == str(run / "model.onnx") and result["dynamic_axes"] == ["batch"]
     assert result["max_prob_diff"] < 1e-4 and result["images_checked"] >= 3
@@ -226,7 +230,7 @@ def test_onnx_engine_without_an_export_is_a_clear_error(tiles, tmp_path):
     from hardsight import TrainConfig, train
 
     run = tmp_path / "run"
-    train(TrainConfig(task="image", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
+    train(TrainConfig(task="image", model="compact", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
                       split=(0.6, 0.2, 0.2)), progress=False)
     proc = run_cli("predict", run, tiles / "red" / "red1.png", "--engine", "onnx", check=False)
     assert proc.returncode == 2 and "hardsight export" in proc.stderr

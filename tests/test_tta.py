@@ -74,7 +74,7 @@ def image_run(tiles, tmp_path_factory):  # noqa: F811
     from hardsight import TrainConfig, train
 
     run = tmp_path_factory.mktemp("tta") / "run"
-    train(TrainConfig(task="image", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
+    train(TrainConfig(task="image", model="compact", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
                       split=(0.6, 0.2, 0.2)), progress=False)
     return run
 
@@ -117,7 +117,7 @@ def test_tta_on_a_text_run_is_a_clear_error(trained_run, captchas, command):
 
 def test_serve_tta_needs_an_image_run(trained_run):
     from hardsight.errors import ConfigError
-    from hardsight.serve.models import check_runs
+    from hardsight.serve.handlers import check_runs
     from hardsight.serve.settings import ServeSettings
 
     with pytest.raises(ConfigError, match="image classifiers"):

@@ -119,7 +119,7 @@ def test_a_trial_left_running_is_marked_failed_and_the_budget_stops_new_ones(til
     out = tmp_path / "t"
     out.mkdir()
     optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{out / 'study.db'}").ask()  # a killed search's
-    base = TrainConfig(task="image", data=str(tiles), epochs=1, image_size=16, batch_size=8, split=(0.6, 0.2, 0.2))
+    base = TrainConfig(task="image", model="compact", data=str(tiles), epochs=1, image_size=16, batch_size=8, split=(0.6, 0.2, 0.2))
     result = tune(base, out, small_space, trials=2, max_minutes=1e-4)  # spent before any trial starts
     assert (result.failed, result.complete) == (1, 0) and [r["state"] for r in _rows(out)] == ["FAIL"]
     result = tune(base, out, small_space, trials=1)
@@ -157,7 +157,7 @@ def test_pruned_trials_are_recorded_as_pruned(tiles, small_space, tmp_path):
         def prune(self, study, trial) -> bool:
             return True
 
-    base = TrainConfig(task="image", data=str(tiles), epochs=3, image_size=16, batch_size=8, split=(0.6, 0.2, 0.2))
+    base = TrainConfig(task="image", model="compact", data=str(tiles), epochs=3, image_size=16, batch_size=8, split=(0.6, 0.2, 0.2))
     result = tune(base, tmp_path / "t", small_space, trials=2, pruner=AlwaysPrune())
     assert (result.pruned, result.complete, result.best_run) == (2, 0, None)
     rows = _rows(tmp_path / "t")
@@ -175,7 +175,7 @@ def test_new_image_settings_train_and_reload(tiles, tmp_path, settings):
     from hardsight import train
     from hardsight.tasks import ImageClassifier
 
-    cfg = TrainConfig(task="image", data=str(tiles), out=str(tmp_path / "run"), epochs=1, image_size=16,
+    cfg = TrainConfig(task="image", model="compact", data=str(tiles), out=str(tmp_path / "run"), epochs=1, image_size=16,
                       batch_size=8, split=(0.6, 0.2, 0.2), **settings)
     result = train(cfg, progress=False)
     module = ImageClassifier.load_from_checkpoint(result.run.checkpoint("best"), map_location="cpu")
@@ -200,7 +200,7 @@ def test_checkpoints_without_the_new_settings_still_load(tiles, tmp_path):
     from hardsight.tasks import ImageClassifier
     from hardsight.tasks.base import make_optimizers
 
-    result = train(TrainConfig(task="image", data=str(tiles), out=str(tmp_path / "run"), epochs=1, image_size=16,
+    result = train(TrainConfig(task="image", model="compact", data=str(tiles), out=str(tmp_path / "run"), epochs=1, image_size=16,
                                batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)
     ckpt = torch.load(result.run.checkpoint("best"), map_location="cpu", weights_only=False)
     for key in ("optimizer", "loss", "model_args"):

@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import Dataset
 
 from hardsight.errors import ConfigError, DataError, RunError
-from hardsight.runs import RunFolder
+from hardsight.runs import RunFolder, write_json
 
 RUN_ENV = "HARDSIGHT_RUN_FOLDER"
 WAIT_S = 600.0  # how long other ranks wait for rank 0 to write the run folder (it reads the data first)
@@ -79,9 +79,7 @@ def mark_run_folder(trainer: L.Trainer, run: RunFolder) -> None:
     env = json.loads(run.env.read_text()) if run.env.is_file() else {}
     env["distributed"] = {"world_size": trainer.world_size, "num_nodes": trainer.num_nodes,
                           "strategy": type(trainer.strategy).__name__, "launch": launch_id()}
-    tmp = run.env.with_suffix(".tmp")
-    tmp.write_text(json.dumps(env, indent=1) + "\n")
-    tmp.replace(run.env)  # atomic: a waiting rank never reads half a file
+    write_json(run.env, env)  # atomic: a waiting rank never reads half a file
 
 
 def join_run_folder(trainer: L.Trainer, run: RunFolder, split: dict[str, Any], wait: bool,

@@ -210,9 +210,9 @@ def load_runtime(run: RunFolder, engine: str = "auto", checkpoint: str = "best",
     """The run's reader on the chosen engine (see resolve_engine)."""
     if resolve_engine(run, engine, checkpoint) == "onnx":
         return runtime_from_onnx(run.onnx, threads)
-    from hardsight.predict import load_module
-
     torch.set_num_threads(threads or os.cpu_count() or 1)
+    from hardsight.tasks import load_module
+
     return runtime_from_module(load_module(run, checkpoint))
 
 
@@ -222,14 +222,14 @@ def load_classifier_engine(run: RunFolder, engine: str = "auto", checkpoint: str
     `tta` averages each image with its mirror (see with_tta)."""
     if resolve_engine(run, engine, checkpoint) == "onnx":
         onnx_engine = OnnxEngine(run.onnx, threads)
-        task = onnx_engine.metadata.get(META_PREFIX + "task")
-        if task != "image":
-            raise RunError(f"{run.onnx}: holds a {task or 'foreign'!r} model, not an image classifier; "
+        held, own = onnx_engine.metadata.get(META_PREFIX + "task"), run.load_config().task
+        if held != own:
+            raise RunError(f"{run.onnx}: holds a {held or 'foreign'!r} model, not this {own} run's; "
                            f"export the run again with `hardsight export {run.path}`")
         return with_tta(onnx_engine, tta)
-    from hardsight.predict import load_module
-
     torch.set_num_threads(threads or os.cpu_count() or 1)
+    from hardsight.tasks import load_module
+
     return with_tta(TorchEngine(ClassProbabilities(load_module(run, checkpoint))), tta)
 
 

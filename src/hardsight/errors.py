@@ -15,3 +15,7 @@ class DataError(HardsightError):
 
 class RunError(HardsightError):
     """A run folder is missing, incomplete, or would be overwritten."""
+
+
+class UnknownTargetError(ConfigError):
+    """A grid's target names none of the run's classes (told apart from other bad solve requests by type)."""

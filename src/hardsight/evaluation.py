@@ -16,8 +16,9 @@ from hardsight.data.text import Skipped, filter_charset, read_text_labels
 from hardsight.data.text_data import TextData, labelling_of
 from hardsight.data.text_dataset import TextSample, load_samples
 from hardsight.metrics import ClassificationMetrics, TextMetrics, text_metrics
-from hardsight.predict import Predictor, load_module, read_tensors
+from hardsight.predict import Predictor, read_tensors
 from hardsight.runs import RunFolder
+from hardsight.tasks import load_module, task_of
 
 
 @dataclass(frozen=True)
@@ -36,15 +37,20 @@ class TextEvaluation:
 
 
 def evaluate(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
-             threads: int | None = None, tta: bool = False) -> TextEvaluation:
+             threads: int | None = None, tta: bool = False) -> TextEvaluation | ImageEvaluation:
     """Score a run on a labelled folder or CSV, read with the labelling settings saved in the run.
 
     Args:
         engine: "onnx", "torch" or "auto" (ONNX Runtime when RUN/model.onnx is current), as in Predictor.
         tta: horizontal-flip test-time augmentation (image runs; a reader refuses it).
     """
-    if RunFolder.open(run).load_config().task == "image":
-        return evaluate_image(run, data, batch_size, engine, threads, tta)
+    folder = RunFolder.open(run)
+    return task_of(folder.load_config().task, folder.path).evaluate(run, data, batch_size, engine, threads, tta)
+
+
+def evaluate_text(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
+                  threads: int | None = None, tta: bool = False) -> TextEvaluation:
+    """`evaluate` for a text run: exact match, character accuracy and CER, and a figure of sample reads."""
     predictor = Predictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta)
     cfg, labels = predictor.config, predictor.run.load_labels()
     files, skipped = read_text_labels(Path(data), labelling_of(cfg))

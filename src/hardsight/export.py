@@ -27,6 +27,7 @@ from hardsight.engines import (META_PREFIX, ClassProbabilities, OnnxEngine, Torc
 from hardsight.errors import ConfigError, HardsightError
 from hardsight.tta import FlipTTA
 from hardsight.runs import RunFolder
+from hardsight.tasks import load_module, task_of
 from hardsight.transforms import pad_batch, text_preprocess
 
 TOLERANCE = 1e-4  # largest allowed |p_torch - p_onnx| over every step and class
@@ -66,22 +67,29 @@ def export(run: str | Path, checkpoint: str = "best", samples: int = 32, opset: 
            tolerance: float = TOLERANCE, tta: bool = False) -> ExportResult:
     """Export a run's model to RUN/model.onnx, checked against PyTorch on images of the run's own split;
     `tta` (classifiers) bakes the horizontal-flip average into the graph."""
-    from hardsight.predict import load_module
-
     folder = RunFolder.open(run)
-    task = folder.load_config().task
     module = load_module(folder, checkpoint)
-    if task == "image":
-        batches, source = sample_classifier_batches(folder, int(module.hparams.image_size), samples)
-        return export_classifier(module, folder.onnx, batches,
-                                 classifier_metadata(module, folder.checkpoint(checkpoint), tta),
-                                 source=source, opset=opset, tolerance=tolerance, tta=tta)
+    return task_of(folder.load_config().task, folder.path).export(folder, module, checkpoint, samples, opset,
+                                                                  tolerance, tta)
+
+
+def export_text_run(folder: RunFolder, module, checkpoint: str, samples: int, opset: int, tolerance: float,
+                    tta: bool) -> ExportResult:
+    """`export` for a reader: its graph checked on images of the run's split, at two widths when it keeps aspect."""
     if tta:
         raise ConfigError(f"{folder.path} is a text reader: --tta (horizontal-flip test-time augmentation) is "
                           "for image classifiers only")
     batches, source = sample_batches(folder, module.spec, samples)
     return export_reader(module, folder.onnx, batches, reader_metadata(module, folder.checkpoint(checkpoint)),
                          source=source, opset=opset, tolerance=tolerance)
+
+
+def export_image_run(folder: RunFolder, module, checkpoint: str, samples: int, opset: int, tolerance: float,
+                     tta: bool) -> ExportResult:
+    """`export` for a classifier: probabilities (and the flip average with `tta`) inside the graph."""
+    batches, source = sample_classifier_batches(folder, int(module.hparams.image_size), samples)
+    return export_classifier(module, folder.onnx, batches, classifier_metadata(module, folder.checkpoint(checkpoint), tta),
+                             source=source, opset=opset, tolerance=tolerance, tta=tta)
 
 
 def export_reader(module, path: Path, batches: list[torch.Tensor], metadata: dict[str, str] | None = None,

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from hardsight.data.images import UnreadableImage, load_image, to_mode
-from hardsight.errors import ConfigError, DataError
+from hardsight.errors import ConfigError, DataError, UnknownTargetError
 
 Box = tuple[int, int, int, int]  # (left, top, right, bottom), PIL's crop convention
 Run = tuple[int, int]  # [start, end) of a drawn line or border, in pixels along one axis
@@ -306,7 +306,7 @@ def resolve_target(name: str, classes: Sequence[str]) -> str:
     spelled = {_normalise(c): c for c in classes}
     close = [spelled[m] for m in difflib.get_close_matches(asked, spelled, n=3, cutoff=0.6)]
     hint = f" (close: {', '.join(close)})" if close else ""
-    raise ConfigError(f"unknown target {name!r}{hint}; the run's classes are: {', '.join(classes)}. "
+    raise UnknownTargetError(f"unknown target {name!r}{hint}; the run's classes are: {', '.join(classes)}. "
                       f"Pass one of them with --target")
 
 

@@ -6,14 +6,15 @@ import io
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 import torch
 from PIL import Image
 
 from hardsight.data.images import UnreadableImage, expand_paths, load_image, parallel_map, to_mode
-from hardsight.errors import ConfigError, RunError
-from hardsight.runs import RunFolder, refusing_pickled_code
+from hardsight.errors import ConfigError
+from hardsight.runs import RunFolder
+from hardsight.tasks import task_of
 from hardsight.transforms import pad_batch, text_preprocess
 
 
@@ -23,28 +24,16 @@ class TextPrediction:
     text: str
     confidence: float
     error: str | None = None  # why the file could not be read; text is then empty
+    columns: ClassVar[tuple[str, ...]] = ("file", "text", "confidence")  # of `hardsight predict`'s table
+
+    def table_row(self) -> tuple[str, ...]:
+        return self.file, self.text if not self.error else f"[red]{self.error}[/red]", f"{self.confidence:.3f}"
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         if d["error"] is None:
             del d["error"]
         return d
-
-
-def load_module(run: RunFolder, which: str = "best"):
-    """The trained LightningModule of a run, on CPU, in eval mode."""
-    from hardsight.tasks import TASKS
-
-    task = run.load_config().task
-    if task not in TASKS:
-        raise RunError(f"{run.path}: task {task!r} is not known to this version of hardsight")
-    ckpt = run.checkpoint(which)
-    with refusing_pickled_code(ckpt):
-        try:  # a run folder is user input: weights_only, whatever torch's default or TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD
-            module = TASKS[task].load_from_checkpoint(ckpt, map_location="cpu", weights_only=True)
-        except (RuntimeError, KeyError, EOFError) as e:
-            raise RunError(f"{ckpt}: cannot load checkpoint ({e})") from None
-    return module.eval()
 
 
 @torch.inference_mode()
@@ -64,22 +53,74 @@ def read_tensors(module, images: list[torch.Tensor], batch_size: int = 64) -> li
 
 
 class Predictor:
-    """`Predictor("runs/x").predict(paths)`: text and confidence per image, in the order given.
+    """`Predictor("runs/x").predict(paths)`: one result per image, in the order given, for a run of any task.
+
+    `Predictor(run)` builds the subclass of the run's task (TASKS): a TextPredictor (text and confidence) or an
+    ImagePredictor (class probabilities). Subclasses say how one image is prepared and how a batch is read.
 
     Args:
         engine: "onnx" (ONNX Runtime on RUN/model.onnx), "torch" (the checkpoint), or "auto": ONNX Runtime
             when model.onnx was exported from the checkpoint in use, PyTorch otherwise.
         threads: CPU threads for the model (default: all cores); images are decoded on a thread pool.
-        tta: flip test-time augmentation, for image runs only (ImagePredictor); a reader refuses it.
+        tta: flip test-time augmentation, for image runs only; a reader refuses it.
     """
 
-    def __new__(cls, run: str | Path, *args, **kwargs):
-        """One entry point for every task: an `image` run gets an ImagePredictor (predict_image.py)."""
-        if cls is Predictor and RunFolder.open(run).load_config().task == "image":
-            from hardsight.predict_image import ImagePredictor
+    mode = "RGB"  # the PIL mode images are decoded to
 
-            return ImagePredictor(run, *args, **kwargs)
+    def __new__(cls, run: str | Path, *args, **kwargs):
+        if cls is Predictor:
+            folder = RunFolder.open(run)
+            cls = task_of(folder.load_config().task, folder.path).predictor()
         return super().__new__(cls)
+
+    def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
+                 engine: str = "auto", tta: bool = False):
+        self.run = RunFolder.open(run)
+        self.config = self.run.load_config()
+        self.batch_size = batch_size
+
+    @property
+    def engine(self) -> str:
+        """The engine in use after `auto` was resolved: "onnx" or "torch"."""
+        raise NotImplementedError
+
+    @property
+    def task(self) -> str:
+        return self.config.task
+
+    def predict(self, paths: Iterable[str | Path], batch_size: int | None = None) -> list:
+        """Files, folders (recursively) or globs; an unreadable file gets a result with `error` set."""
+        files = expand_paths(paths)
+        return self._predict([str(f) for f in files], files, lambda p: load_image(p, self.mode), batch_size)
+
+    def predict_images(self, images: list[Image.Image | bytes], names: list[str] | None = None,
+                       batch_size: int | None = None) -> list:
+        """Decoded PIL images or encoded bytes (e.g. an upload); `names` label the results."""
+        names = names or [f"image-{i}" for i in range(len(images))]
+        return self._predict(names, images, lambda im: to_mode(im, self.mode) if isinstance(im, Image.Image)
+                             else load_image(io.BytesIO(im), self.mode), batch_size)
+
+    def _predict(self, names: list[str], items: list, load: Callable, batch_size: int | None = None) -> list:
+        prepared = parallel_map(lambda item: self.prepare(item, load), items, workers=min(8, os.cpu_count() or 1),
+                                progress="reading images")
+        return self.predict_prepared(names, prepared, batch_size)
+
+    def prepare(self, item, load: Callable | None = None) -> tuple[torch.Tensor | None, str | None]:
+        """(the model's input tensor, None), or (None, why) when the image cannot be read.
+
+        `item` is a PIL image, or what `load` turns into one (a path, bytes). This is the per-image work before the
+        model: a server runs it on request threads, so the model's thread only runs the model.
+        """
+        raise NotImplementedError
+
+    def predict_prepared(self, names: list[str], prepared: list[tuple[torch.Tensor | None, str | None]],
+                         batch_size: int | None = None) -> list:
+        """Results for what `prepare` gave, in order; an image it could not prepare keeps its error."""
+        raise NotImplementedError
+
+
+class TextPredictor(Predictor):
+    """A text run's Predictor: text and confidence per image (TextPrediction)."""
 
     def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
                  engine: str = "auto", tta: bool = False):
@@ -88,55 +129,32 @@ class Predictor:
         if tta:  # a mirrored word is another word: flipping does not help a reader
             raise ConfigError(f"{run}: --tta (horizontal-flip test-time augmentation) is for image classifiers; "
                               "this run is a text reader")
-        self.run = RunFolder.open(run)
-        self.config = self.run.load_config()
-        self.batch_size = batch_size
+        super().__init__(run, batch_size, threads, checkpoint, engine, tta)
         self.reader = load_runtime(self.run, engine, checkpoint, threads)
+        self.mode = "L" if self.reader.spec.channels == 1 else "RGB"
 
     @property
     def engine(self) -> str:
-        """The engine in use after `auto` was resolved: "onnx" or "torch"."""
         return self.reader.engine.name
 
-    @property
-    def task(self) -> str:
-        return self.config.task
+    def prepare(self, item, load: Callable | None = None) -> tuple[torch.Tensor | None, str | None]:
+        try:
+            return text_preprocess(load(item) if load else to_mode(item, self.mode), self.reader.spec), None
+        except UnreadableImage as e:
+            return None, str(e)
 
-    def predict(self, paths: Iterable[str | Path], batch_size: int | None = None) -> list[TextPrediction]:
-        """Files, folders (recursively) or globs; an unreadable file gets a result with `error` set."""
-        files = expand_paths(paths)
-        return self._predict([str(f) for f in files], files, load_image, batch_size)
-
-    def predict_images(self, images: list[Image.Image | bytes], names: list[str] | None = None,
-                       batch_size: int | None = None) -> list[TextPrediction]:
-        """Decoded PIL images or encoded bytes (e.g. an upload); `names` label the results."""
-        names = names or [f"image-{i}" for i in range(len(images))]
-        return self._predict(names, images, lambda im, mode: to_mode(im, mode) if isinstance(im, Image.Image)
-                             else load_image(io.BytesIO(im), mode), batch_size)
-
-    def _predict(self, names: list[str], items: list, load: Callable,
-                 batch_size: int | None = None) -> list[TextPrediction]:
-        spec = self.reader.spec
-        mode = "L" if spec.channels == 1 else "RGB"
-
-        def decode(item):
-            try:
-                return text_preprocess(load(item, mode), spec), None
-            except UnreadableImage as e:
-                return None, str(e)
-
-        decoded = parallel_map(decode, items, workers=min(8, os.cpu_count() or 1), progress="reading images")
-        ok = [i for i, (t, _) in enumerate(decoded) if t is not None]
-        read = self.read_prepared([decoded[i][0] for i in ok], [names[i] for i in ok], batch_size)
-        results = [TextPrediction(name, "", 0.0, err) for name, (_, err) in zip(names, decoded)]
+    def predict_prepared(self, names: list[str], prepared: list[tuple[torch.Tensor | None, str | None]],
+                         batch_size: int | None = None) -> list[TextPrediction]:
+        ok = [i for i, (t, _) in enumerate(prepared) if t is not None]
+        read = self.read_prepared([prepared[i][0] for i in ok], [names[i] for i in ok], batch_size)
+        results = [TextPrediction(name, "", 0.0, err) for name, (_, err) in zip(names, prepared)]
         for i, prediction in zip(ok, read):
             results[i] = prediction
         return results
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """A decoded image -> the uint8 tensor (C, H, w) the reader takes; `read_prepared` batches these."""
-        spec = self.reader.spec
-        return text_preprocess(to_mode(image, "L" if spec.channels == 1 else "RGB"), spec)
+        return text_preprocess(to_mode(image, self.mode), self.reader.spec)
 
     def read_prepared(self, tensors: list[torch.Tensor], names: list[str],
                       batch_size: int | None = None) -> list[TextPrediction]:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from PIL import Image
 
 from hardsight.data.image import to_cached_tensor
-from hardsight.data.images import UnreadableImage, expand_paths, load_image, parallel_map, to_mode
-from hardsight.runs import RunFolder
+from hardsight.data.images import UnreadableImage, to_mode
+from hardsight.predict import Predictor
 
 
 @dataclass(frozen=True)
@@ -25,6 +22,11 @@ class ImagePrediction:
     labels: list[str] = field(default_factory=list)  # classes over their threshold (multi-label decision)
     top_k: list[tuple[str, float]] = field(default_factory=list)
     error: str | None = None
+    columns: ClassVar[tuple[str, ...]] = ("file", "label", "probability", "top-k")  # of `hardsight predict`'s table
+
+    def table_row(self) -> tuple[str, ...]:
+        return (self.file, self.label if not self.error else f"[red]{self.error}[/red]",
+                f"{self.probabilities.get(self.label, 0):.3f}", ", ".join(f"{c} {p:.2f}" for c, p in self.top_k))
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -34,34 +36,29 @@ class ImagePrediction:
         return d
 
 
-class ImagePredictor:
-    """Load an image run once; `predict(paths)` / `predict_images(images)` give ImagePrediction per image.
+class ImagePredictor(Predictor):
+    """An image run's Predictor: class probabilities per image (ImagePrediction); a face run crops as in training.
 
-    Args:
-        engine: "onnx" (ONNX Runtime on RUN/model.onnx), "torch" (the checkpoint), or "auto": ONNX Runtime
-            when model.onnx was exported from the checkpoint in use, PyTorch otherwise.
+    Args (beyond Predictor's):
+        top_k: how many classes each result lists, most probable first.
         tta: average each image's probabilities with its horizontal mirror's (test-time augmentation); a
             model.onnx exported with `--tta` already does, and is not flipped twice (see the `tta` property).
     """
 
-    task = "image"
-
     def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
-                 engine: str = "auto", top_k: int = 3, preprocess=None, tta: bool = False):
+                 engine: str = "auto", tta: bool = False, top_k: int = 3, preprocess=None):
         from hardsight.engines import load_classifier_engine
+        from hardsight.faces.stage import face_preprocess
 
-        self.run = RunFolder.open(run)
-        self.config = self.run.load_config()
+        super().__init__(run, batch_size, threads, checkpoint, engine, tta)
         labels = self.run.load_labels()
         self.classes: list[str] = labels["classes"]
         self.multi_label: bool = labels.get("multi_label", False)
         self.thresholds: dict[str, float] = dict(zip(self.classes, labels.get("thresholds") or [0.5] * len(self.classes)))
         self.size: int = labels["input"]["height"]
-        from hardsight.faces.stage import face_preprocess
-
         # a face run crops (and finds landmarks) as it did in training
         self.preprocess = preprocess or face_preprocess(self.config, self.run.path)
-        self.batch_size, self.top_k = batch_size, top_k
+        self.top_k = top_k
         self.forward = load_classifier_engine(self.run, engine, checkpoint, threads, tta)
 
     @property
@@ -84,29 +81,8 @@ class ImagePredictor:
             out.append(self.forward(x).float().numpy())
         return np.concatenate(out) if out else np.zeros((0, len(self.classes)))
 
-    def predict(self, paths: Iterable[str | Path], batch_size: int | None = None) -> list[ImagePrediction]:
-        """Files, folders (recursively) or globs; an unreadable file gets a result with `error` set."""
-        files = expand_paths(paths)
-        return self._predict([str(f) for f in files], files, lambda p: load_image(p, "RGB"), batch_size)
-
-    def predict_images(self, images: list[Image.Image | bytes], names: list[str] | None = None,
-                       batch_size: int | None = None) -> list[ImagePrediction]:
-        """Decoded PIL images or encoded bytes (e.g. an upload); `names` label the results."""
-        names = names or [f"image-{i}" for i in range(len(images))]
-        return self._predict(names, images, lambda im: to_mode(im, "RGB") if isinstance(im, Image.Image)
-                             else load_image(io.BytesIO(im), "RGB"), batch_size)
-
-    def _predict(self, names: list[str], items: list, load, batch_size: int | None = None) -> list[ImagePrediction]:
-        decoded = parallel_map(lambda item: self.prepare(item, load), items, workers=min(8, os.cpu_count() or 1),
-                               progress="reading images")
-        return self.predict_prepared(names, decoded, batch_size)
-
     def prepare(self, item, load=None) -> tuple[torch.Tensor | None, str | None]:
-        """(the model's input tensor, None), or (None, why) when the image cannot be read or has no face.
-
-        `item` is a PIL image, or what `load` turns into one (a path, bytes). This is the per-image work before the
-        model: a server runs it on request threads, so the model's thread only runs the model.
-        """
+        """As Predictor.prepare; a face run also gives (None, why) for an image with no face."""
         try:
             im = load(item) if load else to_mode(item, "RGB")
             if self.preprocess is not None:
@@ -119,7 +95,6 @@ class ImagePredictor:
 
     def predict_prepared(self, names: list[str], prepared: list[tuple[torch.Tensor | None, str | None]],
                          batch_size: int | None = None) -> list[ImagePrediction]:
-        """Predictions for what `prepare` gave, in order; an image it could not prepare keeps its error."""
         ok = [i for i, (t, _) in enumerate(prepared) if t is not None]
         probs = self.probabilities([prepared[i][0] for i in ok], batch_size)
         results = [ImagePrediction(n, "", {}, error=err) for n, (_, err) in zip(names, prepared)]

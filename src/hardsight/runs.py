@@ -15,6 +15,10 @@ from typing import Any
 from hardsight.config import TrainConfig, load_config, save_config
 from hardsight.errors import RunError
 
+# the layout of a run folder this version writes (env.json's `format_version`); `migrate` brings older layouts up to it
+FORMAT_VERSION = 1
+MIGRATIONS: dict[int, Any] = {}  # version -> function(RunFolder) rewriting a folder of that version into the next
+
 
 @dataclass(frozen=True)
 class RunFolder:
@@ -116,10 +120,28 @@ class RunFolder:
             raise RunError(f"{run.path}: no such run folder")
         if not run.config.is_file():
             raise RunError(f"{run.path}: not a run folder (no config.yaml)")
+        run.migrate()
         return run
 
+    def format_version(self) -> int:
+        """The layout version the folder was written in (1: every folder written before the setting existed)."""
+        try:
+            return int(json.loads(self.env.read_text()).get("format_version", 1))
+        except (OSError, ValueError, AttributeError):
+            return 1
+
+    def migrate(self) -> None:
+        """Bring the folder's layout up to FORMAT_VERSION, one step per version; a newer one is refused."""
+        version = self.format_version()
+        if version > FORMAT_VERSION:
+            raise RunError(f"{self.path}: written by a newer hardsight (run folder format {version}, this version "
+                           f"reads up to {FORMAT_VERSION}); upgrade hardsight to open it")
+        while version < FORMAT_VERSION:
+            MIGRATIONS[version](self)
+            version += 1
+
     def load_config(self) -> TrainConfig:
-        return load_config(self.config, saved_run=True)
+        return load_config(self.config)
 
     def load_labels(self) -> dict[str, Any]:
         return read_json(self.labels)
@@ -148,7 +170,11 @@ def next_free(base: Path) -> Path:
 
 
 def write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
+    """Written whole or not at all: another rank, or a listing of runs, may read it at any moment."""
+    from hardsight.jobs.files import atomic_write
+
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n")
 
 
 def read_json(path: Path) -> Any:
@@ -172,7 +198,7 @@ def environment() -> dict[str, Any]:
         sha = None
     from hardsight import __version__
 
-    return {"hardsight": __version__, "python": platform.python_version(), "torch": torch.__version__,
+    return {"format_version": FORMAT_VERSION, "hardsight": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "lightning": lightning.__version__, "platform": platform.platform(),
             "cuda": torch.cuda.is_available(), "threads": torch.get_num_threads(), "git_sha": sha}
 

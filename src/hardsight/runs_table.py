@@ -1,8 +1,8 @@
 """`hardsight runs DIR`: every run folder below DIR (studies' and tunes' included), one row each.
 
 A row holds the run's key settings (from config.yaml) and its final numbers: test_metrics.json where the
-run wrote one, else the tables of report.md (older runs), else the best validation epoch of metrics.csv
-(a run still training, or stopped before its report). Folders that cannot be read are listed with a note.
+run wrote one, else the best validation epoch of metrics.csv (a run still training, or stopped before its
+report). Folders that cannot be read are listed with a note.
 """
 
 from __future__ import annotations
@@ -11,13 +11,12 @@ import csv
 import difflib
 import json
 import os
-import re
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hardsight.config import read_settings
+from hardsight.config import SIZE_SETTING, read_settings
 from hardsight.errors import ConfigError, RunError
 from hardsight.runs import RunFolder
 
@@ -106,9 +105,9 @@ def read_run(path: Path) -> RunRow:
         task = cfg.get("task")
         row = replace(row, task=_str(task), model=_str(cfg.get("model")), lr=_num(cfg.get("lr"), float),
                       batch_size=_num(cfg.get("batch_size"), int), seed=_num(cfg.get("seed"), int),
-                      size=_num(cfg.get("image_size" if task == "image" else "height"), int),
+                      size=_num(cfg.get(SIZE_SETTING.get(task, "")), int),
                       optimizer=_str(cfg.get("optimizer")))
-    final = _final(run, notes) or _from_report(run, notes)
+    final = _final(run, notes)
     if final is not None:
         row = replace(row, **final)
     else:
@@ -155,35 +154,6 @@ def _final(run: RunFolder, notes: list[str]) -> dict[str, Any] | None:
         return out
     return {**out, **{k: _num(m.get(k), float) for k in ("exact_match", "cer", "accuracy", "macro_f1")},
             "metrics_from": "test"}
-
-
-_REPORT_LINE = re.compile(r"for (\d+) epochs in ([\d.]+) min \(stopped by ([^)]+)\)")
-_REPORT_METRICS = {"exact_match": "exact match", "cer": "character error rate", "accuracy": "accuracy",
-                   "macro_f1": "macro-F1"}
-
-
-def _from_report(run: RunFolder, notes: list[str]) -> dict[str, Any] | None:
-    """Runs from before test_metrics.json: the numbers report.md shows (percentages to 2 decimals)."""
-    try:
-        text = run.report.read_text()
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError) as e:
-        notes.append(f"report.md unreadable ({type(e).__name__})")
-        return None
-    out: dict[str, Any] = {}
-    if m := _REPORT_LINE.search(text):
-        out.update(epochs=int(m.group(1)), minutes=float(m.group(2)), stopped_by=m.group(3))
-    for key, label in _REPORT_METRICS.items():
-        if m := re.search(rf"^\| {re.escape(label)} \| ([\d.]+)(%?) \|", text, re.MULTILINE):
-            out[key] = float(m.group(1)) / (100 if m.group(2) else 1)
-    if not out:
-        return None
-    if any(k in out for k in _REPORT_METRICS):
-        out["metrics_from"] = "test"
-    else:
-        notes.append("no test metrics in report.md")
-    return out
 
 
 def _from_metrics_csv(run: RunFolder, notes: list[str]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Iterator, Sequence, TypeVar
 
+from filelock import FileLock
+
 from hardsight.errors import ConfigError
 
 T = TypeVar("T")
@@ -99,16 +101,8 @@ def open_for_append(path: Path):
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if missing) between processes; a no-op where flock is missing."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: shards there run one after another anyway
+    """Hold an exclusive lock on `path` (created, with its folder, if missing) between processes.
+
+    filelock uses flock where it exists, Windows' own locks there, and a lock file where the file system lacks flock."""
+    with FileLock(path):
         yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -29,6 +29,8 @@ from hardsight.config import TrainConfig
 from hardsight.console import console
 from hardsight.data.image import ImageItem
 from hardsight.errors import ConfigError, RunError
+from hardsight.jobs.files import atomic_write
+from hardsight.jobs.manifest import refuse_other_settings
 
 TRAIN_CONDITIONS = ("clean", "occluded", "mixed", "mixed-unique")
 TEST_CONDITIONS = ("clean", "occluded", "mixed")
@@ -39,8 +41,8 @@ STUDY_OWNED = ("task", "data", "out", "split", "seed", "label_col", "group_col",
 
 
 def fine_tuning() -> dict[str, Any]:
-    """How a pretrained backbone is fine-tuned in a study: as `train image` does (hardsight.recipes)."""
-    from hardsight.recipes import FINE_TUNE
+    """How a pretrained backbone is fine-tuned in a study: as `train image` does (config.FINE_TUNE)."""
+    from hardsight.config import FINE_TUNE
 
     return {k: FINE_TUNE[k] for k in ("body_lr_ratio", "freeze_epochs")}
 
@@ -219,15 +221,12 @@ def _check_settings(out: Path, cfg: StudyConfig) -> None:
     now = json.loads(json.dumps({**cfg.to_dict(), "training": _training(cfg)}))  # tuples as JSON lists
     if path.is_file():
         old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in now.items() if k not in (*BUDGET_KEYS, "training") and old.get(k) != v}
         if "training" not in old:
-            diff["training"] = ("not recorded by the version that started it", "this version's recipe")
-        else:
-            diff.update({f"training.{k}": (old["training"].get(k), v) for k, v in now["training"].items()
-                         if old["training"].get(k) != v})
-        if diff:
-            raise RunError(f"{out}: holds a study with other settings {diff} (was, now); rerun with the same ones "
-                           "to finish it, or choose a new --out")
+            raise RunError(f"{out}: holds a study whose training settings were not recorded by the version that "
+                           "started it, so a rerun cannot be checked against them; choose a new --out")
+        was, new = ({**{k: v for k, v in s.items() if k not in (*BUDGET_KEYS, "training")},
+                     **{f"training.{k}": v for k, v in s["training"].items()}} for s in (old, now))
+        refuse_other_settings(out, was, new, "a study", "--out", RunError)
     elif out.exists() and any(out.iterdir()):
         raise RunError(f"{out}: exists and holds no study (no study.json); choose a new --out")
     out.mkdir(parents=True, exist_ok=True)
@@ -337,12 +336,10 @@ def _write_outputs(out: Path, cfg: StudyConfig, cells: list[StudyCell]) -> None:
     if not cells:
         return
     rows = [c.row() for c in cells]
-    tmp = out / ".study.csv.partial"
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomic_write(out / "study.csv") as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    tmp.replace(out / "study.csv")
     (out / "study.md").write_text(study_markdown(cfg, cells))
     _plot(cells, out / "study.png")
 

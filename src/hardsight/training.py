@@ -22,14 +22,12 @@ from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
 from hardsight.data.images import refuse_out_inside
 from hardsight.data.text import Skipped
-from hardsight.data.image_data import ImageData, ImageDataModule, prepare_image_data, print_image_summary
-from hardsight.data.text_data import TextData, prepare_text_data
-from hardsight.data.text_dataset import TextDataModule
+from hardsight.data.image_data import ImageData
 from hardsight.errors import RunError
 from hardsight.experiment_log import hparam_metrics, log_hparams, make_logger
 from hardsight.metrics import ClassificationMetrics, TextMetrics
 from hardsight.runs import RunFolder, refusing_pickled_code
-from hardsight.tasks import ImageClassifier, TextReader
+from hardsight.tasks import task_of
 
 MONITOR = "val/objective"  # lower is better: CER (text) or 1 - macro-F1 (image), ties broken by the loss
 
@@ -145,60 +143,15 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
 
     if not trainer.is_global_zero:  # rank 0 scores the test split and writes the report
         return TrainResult(run, None, minutes, stopped, trainer.current_epoch, data.skipped)
-    from hardsight.evaluation import finish_image_run, finish_text_run
-
-    finish = finish_text_run if cfg.task == "text" else finish_image_run
-    test = finish(run, data, minutes, stopped, trainer.current_epoch)
+    test = task_of(cfg.task).finish(run, data, minutes, stopped, trainer.current_epoch)
     log_hparams(trainer, cfg, hparam_metrics(trainer.checkpoint_callback.best_model_score, test))
     return TrainResult(run, test, minutes, stopped, trainer.current_epoch, data.skipped)
 
 
 def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None, preprocess=None,
              prepared: ImageData | None = None):
-    """Data, labels.json content, LightningModule and DataModule for the task of `cfg`."""
-    if cfg.task == "text":
-        data = prepare_text_data(cfg, saved_split, saved_labels)
-        _print_data_summary(data)
-        labels = data.labels_json()
-        module = TextReader(cfg.model, data.charset, labels["input"], data.max_length, lr=cfg.lr,
-                            weight_decay=cfg.weight_decay, schedule=cfg.schedule, beam_width=cfg.beam_width,
-                            optimizer=cfg.optimizer, model_args=cfg.model_args)
-        dm = TextDataModule(data.samples["train"], data.samples["val"], data.samples["test"], data.spec,
-                            batch_size=cfg.batch_size, augment=cfg.augment, workers=cfg.workers, seed=cfg.seed)
-        return data, labels, module, dm
-    from hardsight.faces.stage import face_preprocess
-
-    data = prepared or prepare_image_data(cfg, saved_split, saved_labels, preprocess or face_preprocess(cfg))
-    print_image_summary(data)
-    module = image_module(cfg, data.classes, data.class_weights(cfg.class_weights), fresh=saved_split is None,
-                          saved_input=(saved_labels or {}).get("input"))
-    labels = data.labels_json(cfg)  # the input contract, for readers of the run folder (the model normalises itself)
-    labels["input"].update(range="[0, 1], normalised inside the model", **module.norm.statistics())
-    return data, labels, module, ImageDataModule(data, cfg)
-
-
-def image_module(cfg: TrainConfig, classes: list[str], class_weights: list[float], fresh: bool = True,
-                 saved_input: dict | None = None):
-    """The ImageClassifier of `cfg`: on a fresh start with `pretrained`, its weights found (models/weights.py) and
-    loaded, and the input statistics they were trained with (a resumed run keeps those in its labels.json);
-    frozen layers come from `finetuning_callbacks`."""
-    from hardsight.models.image_classifiers import input_statistics
-    from hardsight.models.weights import load_backbone, resolve_weights
-
-    mean, std, _ = input_statistics(cfg.model)
-    if saved_input and "mean" in saved_input:
-        mean, std = tuple(saved_input["mean"]), tuple(saved_input["std"])
-    weights = resolve_weights(cfg.model, cfg.weights) if cfg.pretrained and fresh else None
-    if weights is not None and weights.mean is not None:
-        mean, std = weights.mean, weights.std
-    module = ImageClassifier(cfg.model, classes, cfg.image_size, cfg.multi_label, class_weights, cfg.label_smoothing,
-                             cfg.mixup, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
-                             pretrained=cfg.pretrained, freeze=cfg.freeze, optimizer=cfg.optimizer, loss=cfg.loss,
-                             model_args=cfg.model_args, mean=mean, std=std, weights=weights.source if weights else None,
-                             body_lr_ratio=cfg.body_lr_ratio, layer_decay=cfg.layer_decay)
-    if weights is not None:
-        console.print(load_backbone(module.net, weights, classes))
-    return module
+    """Data, labels.json content, LightningModule and DataModule for the task of `cfg` (its TaskSpec builds them)."""
+    return task_of(cfg.task).assemble(cfg, saved_split, saved_labels, preprocess, prepared)
 
 
 def finetuning_callbacks(cfg: TrainConfig, module) -> list:
@@ -247,14 +200,3 @@ def _find_lr(trainer: L.Trainer, module, dm, cfg: TrainConfig, run: RunFolder) -
         save_config(cfg, run.config)
         console.print(f"LR finder suggests {suggestion:.2e} (plot: {plot})")
     return cfg
-
-
-def _print_data_summary(data: TextData) -> None:
-    n = {k: len(v) for k, v in data.samples.items()}
-    console.print(f"data: {n['train']} train / {n['val']} val / {n['test']} test, charset {data.charset!r} "
-                  f"({len(data.charset)}), input {data.spec.height}x{data.spec.width}"
-                  + (f", [yellow]{data.skipped.total} skipped[/yellow]" if data.skipped.total else ""))
-    for file, why in (data.skipped.unreadable + data.skipped.bad_label)[:10]:
-        console.print(f"  [yellow]skipped[/yellow] {file}: {why}")
-    if data.skipped.total > 10:
-        console.print(f"  ... and {data.skipped.total - 10} more")

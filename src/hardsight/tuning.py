@@ -30,6 +30,7 @@ from lightning.pytorch.callbacks import Callback
 from hardsight.config import TrainConfig, read_settings
 from hardsight.console import console
 from hardsight.errors import ConfigError, RunError
+from hardsight.jobs.manifest import refuse_other_settings
 from hardsight.runs import RunFolder
 
 if TYPE_CHECKING:
@@ -220,7 +221,19 @@ def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, tr
     search = SearchSpace.load(space) if space else SearchSpace.default(base.task)
     base = search.check(base.replace(data=str(Path(base.data).resolve()), out=None))
     out.mkdir(parents=True, exist_ok=True)
+    verbosity = optuna.logging.get_verbosity()  # the caller's, given back at the end
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return _search(base, search, out, trials, max_minutes, pruner, startup_trials, verbose, start)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _search(base: TrainConfig, search: SearchSpace, out: Path, trials: int, max_minutes: float | None, pruner: str,
+            startup_trials: int, verbose: bool, start: float) -> TuneResult:
+    """The search itself: the study opened (or resumed) in `out`, then one trial at a time until done or out of time."""
+    import optuna
+
     study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{(out / 'study.db').resolve()}",
                                 direction="minimize", pruner=_pruner(pruner, startup_trials), load_if_exists=True)
     _check_same_search(study, base, out)
@@ -305,26 +318,23 @@ def _pruner(name: str | optuna.pruners.BasePruner, startup_trials: int) -> optun
 
 def _check_same_search(study: optuna.Study, base: TrainConfig, out: Path) -> None:
     """A study folder holds one search: resuming with other base settings would mix incomparable trials."""
-    settings = {k: v for k, v in base.to_dict().items() if k != "workers"}
+    settings = json.loads(json.dumps({k: v for k, v in base.to_dict().items() if k != "workers"}))  # as stored
     stored = study.user_attrs.get("settings")
     if stored is None:
-        study.set_user_attr("settings", json.loads(json.dumps(settings)))
+        study.set_user_attr("settings", settings)
         return
-    differ = {k: (stored.get(k), v) for k, v in json.loads(json.dumps(settings)).items() if stored.get(k) != v}
-    if differ:
-        shown = ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in differ.items())
-        raise ConfigError(f"{out} holds a search with other settings ({shown}); rerun it as it was to resume, "
-                          "or choose another --out")
+    refuse_other_settings(out, stored, settings, "a search", "--out", ConfigError)
 
 
 def _prepare_once(base: TrainConfig, space: SearchSpace):
-    """Image items read and split once for every trial, unless the space changes how they are read."""
-    if base.task != "image" or base.faces or {d.name for d in space.dimensions} & DATA_SETTINGS:
+    """The data read and split once for every trial (where the task can share it), unless the space changes how
+    it is read."""
+    if {d.name for d in space.dimensions} & DATA_SETTINGS:
         return None
-    from hardsight.data.image_data import prepare_image_data
+    from hardsight.tasks import task_of
 
     with _quiet(True):
-        return prepare_image_data(base)
+        return task_of(base.task).prepare_shared(base)
 
 
 @contextlib.contextmanager
@@ -449,7 +459,9 @@ def _importances(study: optuna.Study) -> dict[str, float] | str:
 
 def _write_report(study: optuna.Study, base: TrainConfig, out: Path, best, plots: dict, importances) -> None:
     complete, pruned, failed = (_count(study, s) for s in ("COMPLETE", "PRUNED", "FAIL"))
-    objective = "character error rate" if base.task == "text" else "1 - macro-F1"
+    from hardsight.tasks import task_of
+
+    objective = task_of(base.task).objective
     lines = [f"# Hyperparameter search: {base.task} on `{base.data}`", "",
              f"{len(study.trials)} trials: {complete} complete, {pruned} pruned, {failed} failed. Each trial minimises "
              f"`{MONITOR}` ({objective} on the validation split, best epoch); the split (seed {base.seed}) is the "

@@ -24,7 +24,7 @@ def test_online_occlusion_draws_on_the_cached_crop(faces):
     from hardsight.faces.stage import FaceStage
 
     root, lmk = faces
-    cfg = TrainConfig(task="image", data=str(root), label_col="expression", image_size=48, faces=True, landmarks=str(lmk))
+    cfg = TrainConfig(task="image", model="compact", data=str(root), label_col="expression", image_size=48, faces=True, landmarks=str(lmk))
     ds = load_image_dataset(root, 48, "expression", preprocess=FaceStage.for_config(cfg))
     item = ds.items[0]
     eyes = item.landmarks[36:48].mean(0)
@@ -66,17 +66,3 @@ def test_cli_face_run_predicts_with_the_same_crop(faces, tmp_path):
     lm = np.load(lmk / "images" / "p00hap_lnd.npy")
     assert any(np.allclose(v, lm) for v in p.preprocess.known.values())  # cropped from the same landmarks
     assert p.preprocess.margin == 0.1  # and the same margin
-
-
-def test_face_runs_from_before_the_margin_setting_crop_as_they_were_trained(faces, tmp_path):
-    from hardsight.predict_image import ImagePredictor
-
-    root, lmk = faces
-    run = tmp_path / "run"
-    run_cli("train", "image", root, "--model", "compact", "--out", run, "--label-col", "expression", "--faces", "--landmarks", lmk,
-            "--epochs", "1", "--image-size", "32", "--batch-size", "4", "--split", "0.5,0.25,0.25")
-    assert TrainConfig(task="image", data="x").face_margin == 0.0 and ImagePredictor(run).preprocess.margin == 0.0
-    config = run / "config.yaml"
-    config.write_text("".join(line for line in config.read_text().splitlines(keepends=True)
-                              if not line.startswith("face_margin:")))  # as an earlier version wrote it
-    assert ImagePredictor(run).preprocess.margin == 0.15

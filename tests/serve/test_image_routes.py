@@ -119,7 +119,7 @@ def test_page_solves_a_grid_and_classifies_a_tile(image_server, tmp_path):
 
 def test_solve_refuses_oversized_or_malformed_grids_before_decoding(image_server):
     from hardsight.grid import assemble_grid
-    from hardsight.serve.models import MAX_GRID
+    from hardsight.serve.handlers import MAX_GRID
 
     tiles = [Image.open(io.BytesIO(_png((200, 40, 40), seed=i))) for i in range(MAX_GRID ** 2)]
     buf = io.BytesIO()

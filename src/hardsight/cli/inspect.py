@@ -22,7 +22,12 @@ def inspect(
     """What a dataset holds: counts, label lengths or classes, imbalance, sizes, duplicates, samples (table + PNGs)."""
     from hardsight.data import inspect as ins
 
-    if task == "image" or (task == "auto" and ins.looks_like_image_classes(data)):
-        ins.print_image_inspection(ins.inspect_image_dataset(data, out, label_col=label_col))
-    else:
-        ins.print_inspection(ins.inspect_dataset(data, out, label_pattern=label_pattern, lowercase=lowercase))
+    inspections = {  # the data kind -> what inspects and prints it
+        "image": lambda: ins.print_image_inspection(ins.inspect_image_dataset(data, out, label_col=label_col)),
+        "text": lambda: ins.print_inspection(ins.inspect_dataset(data, out, label_pattern=label_pattern,
+                                                                 lowercase=lowercase)),
+    }
+    kind = ("image" if ins.looks_like_image_classes(data) else "text") if task == "auto" else task
+    if kind not in inspections:
+        raise typer.BadParameter(f"--task {task!r}: choose text, image or auto")
+    inspections[kind]()

@@ -31,15 +31,7 @@ def predict(
     if as_json:
         typer.echo(json.dumps([r.to_json() for r in results]))
         return
-    if results and hasattr(results[0], "probabilities"):  # an image classifier
-        table = Table("file", "label", "probability", "top-k")
-        for r in results:
-            top = ", ".join(f"{c} {p:.2f}" for c, p in r.top_k)
-            table.add_row(r.file, r.label if not r.error else f"[red]{r.error}[/red]",
-                          f"{r.probabilities.get(r.label, 0):.3f}", top)
-        console.print(table)
-        return
-    table = Table("file", "text", "confidence")
+    table = Table(*type(results[0]).columns) if results else Table("file")
     for r in results:
-        table.add_row(r.file, r.text if not r.error else f"[red]{r.error}[/red]", f"{r.confidence:.3f}")
+        table.add_row(*r.table_row())
     console.print(table)

@@ -30,8 +30,9 @@ def solve(
     from hardsight.predict import Predictor
 
     classifier = Predictor(run, engine=engine, threads=threads, tta=tta)
-    if getattr(classifier, "task", "image") == "text":
-        raise RunError(f"{run} is a text reader; solve needs an image classifier run (hardsight train image)")
+    if not hasattr(classifier, "classes"):  # a reader: solving needs class probabilities
+        raise RunError(f"{run} is a {classifier.task} reader; solve needs an image classifier run "
+                       "(hardsight train image)")
     solution = solve_grid(classifier, image, target, grid=grid, threshold=threshold)
     if annotate:
         draw_solution(image, solution, annotate)

@@ -157,9 +157,7 @@ def image(
         raise typer.BadParameter(f"--lr {lr!r}: a number or 'auto'") from None
     flags = {**given, "split": split_fractions(split), "lr": lr_value, "lr_find": auto or None,
              "model_args": key_values(model_arg, "--model-arg")}
-    from hardsight.recipes import image_defaults
-
-    _train(_config("image", flags, config, None if resume else image_defaults), resume)
+    _train(_config("image", flags, config), resume)
 
 
 def settings_given(params: dict) -> dict:
@@ -184,15 +182,8 @@ def _train(cfg, resume: bool) -> None:
     console.print(f"run folder: [bold]{result.run.path}[/bold]")
 
 
-def _config(task: str, flags: dict, config: Path | None, defaults=None):
-    """Settings from, lowest first: this command's defaults (a function of the settings given, which picks the
-    recipe), the --config file, the flags given."""
-    from hardsight.config import TrainConfig, read_settings
+def _config(task: str, flags: dict, config: Path | None):
+    """Settings from, lowest first: the task's defaults (config.py), the --config file, the flags given."""
+    from hardsight.config import load_config
 
-    flags = {k: v for k, v in flags.items() if v is not None and v != {}}
-    in_file = read_settings(config) if config else {}
-    if isinstance(in_file.get("model_args"), dict) and "model_args" in flags:
-        flags["model_args"] = {**in_file["model_args"], **flags["model_args"]}
-    given = {**in_file, **flags}
-    under = {k: v for k, v in (defaults(given) if defaults else {}).items() if k not in given}
-    return TrainConfig.from_dict({**under, **in_file, "task": task, **flags}, source=str(config or "flags"))
+    return load_config(config, {**flags, "task": task})

@@ -25,7 +25,7 @@ def tune(
     max_minutes: Annotated[Optional[float], typer.Option(help="Budget of this search: no trial starts after it.")] = None,
     trial_minutes: Annotated[Optional[float], typer.Option(help="Wall-clock budget of each trial.")] = None,
     epochs: Annotated[int, typer.Option(help="Most epochs per trial (pruning and early stopping end many sooner).")] = 20,
-    model: Annotated[Optional[str], typer.Option(help="Model (default: crnn for text, compact for image).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Model (default: the one the default search space is for: crnn for text, compact for image).")] = None,
     split: Annotated[Optional[str], typer.Option(help="train,val,test fractions, the same for every trial.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split, every trial and the sampler.")] = 0,
     pruner: Annotated[str, typer.Option(help="median, asha (successive halving) or none.")] = "median",
@@ -33,10 +33,10 @@ def tune(
     verbose: Annotated[bool, typer.Option(help="Show each trial's training output.")] = False,
 ) -> None:
     """Search training settings with Optuna (TPE, pruning); report and best config in --out."""
-    from hardsight.config import TrainConfig
+    from hardsight.config import SEARCH_MODEL, TrainConfig
     from hardsight.tuning import tune as run_tune
 
-    flags = {"model": model, "epochs": epochs, "max_minutes": trial_minutes, "split": split_fractions(split), "seed": seed}
+    flags = {"model": model or SEARCH_MODEL.get(task), "epochs": epochs, "max_minutes": trial_minutes, "split": split_fractions(split), "seed": seed}
     base = TrainConfig.from_dict({"task": task, "data": str(data), **{k: v for k, v in flags.items() if v is not None},
                                   **key_values(settings, "--set")}, source="hardsight tune")
     result = run_tune(base, out, space, trials, max_minutes, pruner, verbose=verbose)

@@ -13,8 +13,6 @@ unsharded job writes. Shards share OUT, so each resumes from every manifest foun
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import random
 import shutil
@@ -27,8 +25,9 @@ from PIL import Image, ImageStat
 
 from hardsight.data.images import UnreadableImage, list_images, load_image, open_image, parallel_map, refuse_out_inside
 from hardsight.errors import DataError
-from hardsight.shards import (Shard, check_shard, complete_lines, locked, manifest_path, manifests, open_for_append,
-                              take)
+from hardsight.jobs.files import atomic_write
+from hardsight.jobs.manifest import Manifest, track_progress
+from hardsight.shards import Shard, check_shard, locked, take
 
 MANIFEST = "balance_manifest.csv"
 MANIFEST_FIELDS = ["class", "file", "source", "kind"]  # file: relative to OUT; source: relative to DATA
@@ -155,25 +154,27 @@ def _aug_name(source: Path, data: Path, k: int) -> str:
     return rel.with_name(stem + tail).as_posix()
 
 
-def _read_manifest(out: Path, planned: list[Planned], data: Path) -> set[str]:
+def _read_manifest(manifest: Manifest, planned: list[Planned], data: Path) -> set[str]:
     """Files already written by an earlier run (or another shard) with the same settings."""
     by_file = {p.file: p for p in planned}
     done = set()
-    for path, row in manifest_rows(out):
+    for path, row in manifest.rows():
         p = by_file.get(row.get("file", ""))
         if p is None or p.kind != row.get("kind") or p.source.relative_to(data).as_posix() != row.get("source"):
             raise DataError(f"{path}: {row.get('file')!r} is not what these settings would write there; "
                             f"resume with the same DATA, --per-class and --seed, or choose a new OUT")
-        if (out / p.file).is_file():
+        if (manifest.out / p.file).is_file():
             done.add(p.file)
     return done
 
 
+def _manifest(out: Path, shard: Shard | None = None) -> Manifest:
+    return Manifest(out, Path(MANIFEST).stem, MANIFEST_FIELDS, shard)
+
+
 def manifest_rows(out: Path) -> Iterator[tuple[Path, dict[str, str]]]:
     """(manifest, row) for every complete row of every manifest of a balance output (the job's and its shards')."""
-    for path in manifests(out, Path(MANIFEST).stem):
-        for row in csv.DictReader(io.StringIO(complete_lines(path), newline="")):
-            yield path, row
+    return _manifest(out).rows()
 
 
 def copy_sources(folder: Path) -> dict[Path, str]:
@@ -192,19 +193,18 @@ def copy_sources(folder: Path) -> dict[Path, str]:
 def _write(item: Planned, out: Path) -> None:
     target = out / item.file
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{zlib.crc32(target.name.encode()):08x}.partial")  # short: the name may be at NAME_MAX
-    if item.kind == "original":
-        shutil.copy2(item.source, tmp)
-    else:
-        im = open_image(item.source)
-        fmt = im.format  # the source's real format, whatever its extension says
-        image = im if im.mode in ("L", "RGB") else im.convert("RGBA" if "A" in im.getbands() else "RGB")
-        augmented = augment(image, item.seed)
-        if fmt == "JPEG" and augmented.mode == "RGBA":
-            augmented = augmented.convert("RGB")
-        extra = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-        augmented.save(tmp, format=fmt or "PNG", **extra)
-    os.replace(tmp, target)  # a file under its real name is always complete
+    with atomic_write(target) as tmp:
+        if item.kind == "original":
+            shutil.copy2(item.source, tmp)
+        else:
+            im = open_image(item.source)
+            fmt = im.format  # the source's real format, whatever its extension says
+            image = im if im.mode in ("L", "RGB") else im.convert("RGBA" if "A" in im.getbands() else "RGB")
+            augmented = augment(image, item.seed)
+            if fmt == "JPEG" and augmented.mode == "RGBA":
+                augmented = augmented.convert("RGB")
+            extra = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+            augmented.save(tmp, format=fmt or "PNG", **extra)
 
 
 def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, resume: bool = False,
@@ -224,31 +224,27 @@ def balance(data: Path | str, out: Path | str, per_class: int, seed: int = 0, re
     if not shard and out.exists() and any(out.iterdir()):
         if not resume:
             raise DataError(f"{out}: not empty; pass --resume to finish an interrupted job there, or choose a new OUT")
-        if not manifests(out, Path(MANIFEST).stem):  # never write over files that no balance job of ours made
+        if not _manifest(out).found():  # never write over files that no balance job of ours made
             raise DataError(f"{out}: not empty and holds no {MANIFEST}, so it is not an interrupted "
                             f"`hardsight balance` job; --resume only finishes one of those; choose a new OUT")
     planned, counts, unreadable = plan(data, per_class, seed)
-    manifest = manifest_path(out, Path(MANIFEST).stem, shard)
+    manifest = _manifest(out, shard)
     with locked(out / LOCK) if shard else contextlib.nullcontext():
         if shard and out.exists() and (not out.is_dir() or (any(p.name != LOCK for p in out.iterdir())
-                                                             and not manifests(out, Path(MANIFEST).stem))):
+                                                             and not manifest.found())):
             raise DataError(f"{out}: not empty and not a `hardsight balance` folder; choose a new OUT")
         out.mkdir(parents=True, exist_ok=True)
-        if not manifest.is_file() or manifest.stat().st_size == 0:  # claimed before any image is written
-            with manifest.open("w", newline="", encoding="utf-8") as f:
-                csv.DictWriter(f, MANIFEST_FIELDS).writeheader()
-    done = _read_manifest(out, planned, data) if resume or shard else set()
+        manifest.claim()  # before any image is written
+    done = _read_manifest(manifest, planned, data) if resume or shard else set()
     mine = take(planned, shard)
     todo = [p for p in mine if p.file not in done]
     if shard:
         counts, unreadable = _shard_counts(mine, counts, shard), unreadable if shard[0] == 0 else []
-    with open_for_append(manifest) as f:
-        writer = csv.DictWriter(f, MANIFEST_FIELDS)
-        for item in _progress(todo, progress):
+    with manifest.appending() as append:
+        for item in track_progress(todo, len(todo), "writing images", progress):
             _write(item, out)
-            writer.writerow({"class": item.cls, "file": item.file, "source": item.source.relative_to(data).as_posix(),
-                             "kind": item.kind})
-            f.flush()
+            append({"class": item.cls, "file": item.file, "source": item.source.relative_to(data).as_posix(),
+                    "kind": item.kind})
     return BalanceResult(data, out, per_class, seed, counts, unreadable, len(mine) - len(todo), shard)
 
 
@@ -261,16 +257,6 @@ def _shard_counts(mine: list[Planned], counts: dict[str, ClassCount], shard: Sha
         else:
             out[p.cls].augmented += 1
     return out
-
-
-def _progress(items: list[Planned], show: bool):
-    if not show:
-        return items
-    from rich.progress import track
-
-    from hardsight.console import console
-
-    return track(items, description="writing images", console=console, transient=True)
 
 
 def print_balance(result: BalanceResult) -> None:

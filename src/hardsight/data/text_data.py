@@ -111,3 +111,15 @@ def _rel(path: Path, root: Path) -> str:
         return str(path.relative_to(root if root.is_dir() else root.parent))
     except ValueError:
         return str(path)
+
+
+def print_text_summary(data: TextData) -> None:
+    """The split, charset and input size a text run trains on, and the first files skipped."""
+    n = {k: len(v) for k, v in data.samples.items()}
+    console.print(f"data: {n['train']} train / {n['val']} val / {n['test']} test, charset {data.charset!r} "
+                  f"({len(data.charset)}), input {data.spec.height}x{data.spec.width}"
+                  + (f", [yellow]{data.skipped.total} skipped[/yellow]" if data.skipped.total else ""))
+    for file, why in (data.skipped.unreadable + data.skipped.bad_label)[:10]:
+        console.print(f"  [yellow]skipped[/yellow] {file}: {why}")
+    if data.skipped.total > 10:
+        console.print(f"  ... and {data.skipped.total - 10} more")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import io
 import json
 import os
 import time
@@ -30,11 +29,12 @@ from PIL import Image
 from hardsight.data.images import (UnreadableImage, list_images, load_image, open_image, read_csv_text,
                                    refuse_out_inside)
 from hardsight.errors import DataError
+from hardsight.jobs.files import atomic_write
+from hardsight.jobs.manifest import Manifest, refuse_other_settings, track_progress
 from hardsight.faces.landmarks import (NoFace, detect_landmarks, find_landmark_file, landmark_name, read_landmarks,
                                        write_landmarks)
 from hardsight.faces.occluders import draw_occluder, get_occluder
-from hardsight.shards import (Shard, check_shard, complete_lines, locked, manifest_path, manifests, open_for_append,
-                              take)
+from hardsight.shards import Shard, check_shard, locked, take
 
 OK, NO_FACE, UNREADABLE = "ok", "no face", "unreadable"
 MANIFEST_FIELDS = ["file", "status", "output", "detail"]  # file: relative to DATA; output: relative to OUT
@@ -131,9 +131,9 @@ def run_job(kind: str, data: Path, out: Path, settings: dict[str, Any], worker: 
         files, missing = take(sorted(files, key=lambda f: f.rel), shard), take(missing, shard)
     refuse_out_inside(out, base)
     _check_settings(out, kind, {"data": str(data.resolve()), **settings}, sharded=shard is not None)
-    manifest = manifest_path(out, kind, shard)
-    done = _finished_any(out, kind)
-    result = FaceJobResult(kind, data, out, manifest, unreadable=list(missing), shard=shard)
+    manifest = Manifest(out, kind, MANIFEST_FIELDS, shard)
+    done = _finished(manifest)
+    result = FaceJobResult(kind, data, out, manifest.path, unreadable=list(missing), shard=shard)
     todo = []
     for f in files:
         prev = done.get(f.rel)
@@ -143,16 +143,11 @@ def run_job(kind: str, data: Path, out: Path, settings: dict[str, Any], worker: 
             result.no_face.append(f.rel)
         else:
             result.resumed += 1
-    new = not manifest.is_file() or manifest.stat().st_size == 0
     tasks = [(f, out / outputs(f), settings) for f in todo]
-    with open_for_append(manifest) as fh:
-        writer = csv.DictWriter(fh, MANIFEST_FIELDS)
-        if new:
-            writer.writeheader()
-        for (f, target, _), (status, detail) in _progress(_map(worker, tasks, workers), len(tasks), kind, progress):
-            writer.writerow({"file": f.rel, "status": status, "output": outputs(f) if status == OK else "",
-                             "detail": detail})
-            fh.flush()
+    with manifest.appending() as append:
+        for (f, target, _), (status, detail) in track_progress(_map(worker, tasks, workers), len(tasks), kind,
+                                                               progress):
+            append({"file": f.rel, "status": status, "output": outputs(f) if status == OK else "", "detail": detail})
             if status == OK:
                 result.done += 1
             elif status == NO_FACE:
@@ -188,17 +183,6 @@ def _map(worker: Callable, tasks: list, workers: int):
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _progress(items, total: int, kind: str, show: bool):
-    if not show or total == 0:
-        yield from items
-        return
-    from rich.progress import track
-
-    from hardsight.console import console
-
-    yield from track(items, total=total, description=kind, console=console, transient=True)
-
-
 def _check_settings(out: Path, kind: str, settings: dict[str, Any], sharded: bool = False) -> None:
     """A rerun must use the same settings; OUT is either new, empty, or this job's own folder.
 
@@ -219,11 +203,8 @@ def _lock_file(out: Path, kind: str) -> Path:
 def _check_settings_unlocked(out: Path, kind: str, settings: dict[str, Any]) -> None:
     path = out / f"{kind}.json"
     if path.is_file():
-        old = json.loads(path.read_text())
-        diff = {k: (old.get(k), v) for k, v in settings.items() if old.get(k) != v}
-        if diff:
-            raise DataError(f"{out}: was made with other settings {diff} (was, now); rerun with the same ones "
-                            "to finish it, or choose a new OUT")
+        refuse_other_settings(out, json.loads(path.read_text()), settings, f"a `hardsight {kind}` job", "OUT",
+                              DataError)
         return
     if out.exists() and (not out.is_dir() or any(p != _lock_file(out, kind) for p in out.iterdir())):
         raise DataError(f"{out}: exists and is not a `hardsight {kind}` folder; choose a new OUT")
@@ -231,22 +212,15 @@ def _check_settings_unlocked(out: Path, kind: str, settings: dict[str, Any]) -> 
     path.write_text(json.dumps(settings, indent=1) + "\n")
 
 
-def _finished_any(out: Path, kind: str) -> dict[str, str]:
-    """`_finished` over every manifest in OUT: the whole job's and each shard's (of any shard count)."""
-    done: dict[str, str] = {}
-    for manifest in manifests(out, kind):
-        done.update(_finished(manifest, out))
-    return done
-
-
-def _finished(manifest: Path, out: Path) -> dict[str, str]:
-    """file -> status for files an earlier run finished (its output still there); unreadable ones are retried."""
-    last: dict[str, dict[str, str]] = {}
-    for row in csv.DictReader(io.StringIO(complete_lines(manifest), newline="")):
+def _finished(manifest: Manifest) -> dict[str, str]:
+    """file -> status for files an earlier run (or shard) finished, its output still there; unreadable ones are
+    retried. Each manifest's last row of a file counts, and a later manifest's finished row wins."""
+    last: dict[tuple[Path, str], dict[str, str]] = {}
+    for path, row in manifest.rows():
         if row.get("file") is not None and row.get("status") is not None:
-            last[row["file"]] = row
-    return {k: r["status"] for k, r in last.items()
-            if r["status"] == NO_FACE or (r["status"] == OK and (out / (r["output"] or "")).is_file())}
+            last[path, row["file"]] = row
+    return {file: r["status"] for (_, file), r in last.items()
+            if r["status"] == NO_FACE or (r["status"] == OK and (manifest.out / (r["output"] or "")).is_file())}
 
 
 # -- landmarks --------------------------------------------------------------------------------------
@@ -302,7 +276,6 @@ def _landmarks_for(f: FaceFile, im: Image.Image, settings: dict[str, Any]):
 def _save_like(im: Image.Image, fmt: str | None, target: Path) -> None:
     """Save in the original's format; a JPEG keeps its quantisation tables and subsampling."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial")
     extra: dict[str, Any] = {k: im.info[k] for k in ("icc_profile", "exif", "dpi") if im.info.get(k)}
     if fmt == "JPEG":
         extra.update(quality="keep", subsampling="keep") if getattr(im, "quantization", None) else extra.update(quality=95)
@@ -310,8 +283,8 @@ def _save_like(im: Image.Image, fmt: str | None, target: Path) -> None:
         extra.update(lossless=True)
     if fmt not in ("JPEG", "PNG", "WEBP"):
         extra = {}
-    im.save(tmp, format=fmt or "PNG", **extra)
-    os.replace(tmp, target)  # a file under its real name is always complete
+    with atomic_write(target) as tmp:
+        im.save(tmp, format=fmt or "PNG", **extra)
 
 
 def occlude(data: Path | str, out: Path | str, occluder: str = "vr-headset", landmarks: Path | str | None = None,
@@ -343,9 +316,9 @@ def _write_manifest_copy(csv_path: Path, base: Path, out: Path) -> None:
     """OUT gets the CSV too, holding the rows whose image was occluded (file names unchanged, so they resolve)."""
     from hardsight.data.image import resolve_listed
 
-    done = _finished_any(out, "occlude")
-    tmp = out / f".{csv_path.name}.partial"
-    with csv_path.open(newline="", encoding="utf-8-sig") as src, tmp.open("w", newline="", encoding="utf-8") as dst:
+    done = _finished(Manifest(out, "occlude", MANIFEST_FIELDS))
+    with (atomic_write(out / csv_path.name) as tmp, csv_path.open(newline="", encoding="utf-8-sig") as src,
+          tmp.open("w", newline="", encoding="utf-8") as dst):
         reader = csv.DictReader(src)
         writer = csv.DictWriter(dst, reader.fieldnames or ["file"])
         writer.writeheader()
@@ -353,7 +326,6 @@ def _write_manifest_copy(csv_path: Path, base: Path, out: Path) -> None:
             p = resolve_listed(base, (row.get("file") or "").strip())
             if p is not None and done.get(Path(os.path.relpath(p, base)).as_posix()) == OK:
                 writer.writerow(row)
-    os.replace(tmp, out / csv_path.name)  # readers never see half a CSV
 
 
 def print_job(result: FaceJobResult) -> None:

@@ -100,12 +100,11 @@ def read_landmarks(path: Path | str) -> np.ndarray:
 
 def write_landmarks(path: Path, landmarks: np.ndarray) -> None:
     """Save (68, 2) float32; written under a temporary name first, so a file that exists is complete."""
-    import os
+    from hardsight.jobs.files import atomic_write
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial.npy")
-    np.save(tmp, np.asarray(landmarks, dtype=np.float32).reshape(68, 2))
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp, tmp.open("wb") as f:  # a file object: np.save would add .npy to a name
+        np.save(f, np.asarray(landmarks, dtype=np.float32).reshape(68, 2))
 
 
 def find_landmark_file(image: Path, root: Path, base: Path | None = None) -> Path | None:

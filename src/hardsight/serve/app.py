@@ -30,8 +30,9 @@ from hardsight.console import console
 from hardsight.serve.errors import ApiError
 from hardsight.serve.guards import (DOCS_ASSETS, ApiKeyCheck, BodyLimit, HostCheck, InternalErrors,
                                     header_timeout_protocol, is_loopback, served_name)
-from hardsight.serve.models import HANDLERS, ROUTES, LoadedModel, check_runs, load_models, pick_model
-from hardsight.serve.schemas import ERRORS, Health, ModelsResponse, ReadResponse, image_request_body
+from hardsight.serve.handlers import HANDLERS, ROUTES, LoadedModel, check_runs, load_models, pick_model
+from hardsight.serve.schemas import (ERRORS, ClassifyResponse, Health, ModelsResponse, ReadResponse, SolveResponse,
+                                     image_request_body)
 from hardsight.serve.settings import ServeSettings
 from hardsight.serve.uploads import Upload, decode_image, read_upload
 
@@ -99,12 +100,14 @@ def create_app(settings: ServeSettings, models: dict[str, LoadedModel] | None = 
         """Read the text in one or more CAPTCHA images: `text` and `confidence` per image."""
         return await _answer(request, "read", settings)
 
-    @app.post("/v1/classify", responses=ERRORS, openapi_extra=image_request_body(), dependencies=keyed)
+    @app.post("/v1/classify", response_model=ClassifyResponse, responses=ERRORS, openapi_extra=image_request_body(),
+              dependencies=keyed)
     async def classify(request: Request) -> JSONResponse:
-        """Classify tiles or faces with an image-task model (none can be loaded by this version yet)."""
+        """Classify tiles or faces with an image-task model: `label`, `probabilities` and `top_k` per image."""
         return await _answer(request, "classify", settings)
 
-    @app.post("/v1/solve", responses=ERRORS, openapi_extra=image_request_body(), dependencies=keyed)
+    @app.post("/v1/solve", response_model=SolveResponse, responses=ERRORS, openapi_extra=image_request_body(),
+              dependencies=keyed)
     async def solve(request: Request) -> JSONResponse:
         """Choose the cells of a grid CAPTCHA that show `target`, with an image-task model."""
         return await _answer(request, "solve", settings)

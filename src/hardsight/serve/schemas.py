@@ -13,12 +13,52 @@ class TextResult(BaseModel):
     confidence: float = Field(ge=0.0, le=1.0, description="Probability of the decoded text")
 
 
-class ReadResponse(BaseModel):
+class Answer(BaseModel):
+    """What every image route answers besides its `results`."""
+
     model: str
     task: str
     engine: str
-    results: list[TextResult]
     ms: float = Field(description="Server time for the whole request, in milliseconds")
+
+
+class ReadResponse(Answer):
+    results: list[TextResult]
+
+
+class Ranked(BaseModel):
+    label: str
+    probability: float
+
+
+class ClassResult(BaseModel):
+    file: str = Field(description="Upload file name, or the name given in JSON, or image-N")
+    label: str = Field(description="The most probable class")
+    probabilities: dict[str, float]
+    labels: list[str] = Field(description="Classes over their threshold (multi-label runs), else the top class")
+    top_k: list[Ranked]
+    error: str | None = Field(None, description="Only when the image could not be prepared; the rest is then empty")
+
+
+class ClassifyResponse(Answer):
+    results: list[ClassResult]
+
+
+class GridResult(BaseModel):
+    file: str = Field(description="Upload file name, or the name given in JSON, or image-N")
+    target: str = Field(description="The class the target named, as the run spells it")
+    rows: int
+    cols: int
+    selected: list[int] = Field(description="0-based row-major indices of the chosen cells")
+    positions: list[tuple[int, int]] = Field(description="1-based (row, col) of each chosen cell")
+    scores: list[float] = Field(description="Target probability of every cell, row-major")
+    threshold: float
+    boxes: list[tuple[int, int, int, int]] = Field(description="(left, top, right, bottom) of each cell in the "
+                                                               "image, row-major")
+
+
+class SolveResponse(Answer):
+    results: list[GridResult]
 
 
 class ModelInfo(BaseModel, extra="allow"):
@@ -65,7 +105,8 @@ def image_request_body() -> dict[str, Any]:
 
 
 ERRORS = {status: {"model": ErrorBody, "description": why} for status, why in [
-    (400, "empty batch, malformed body, wrong task for the model, bad or over-8x8 grid, unknown Host header"),
+    (400, "empty batch, malformed body, wrong task for the model, missing or unknown target, bad or over-8x8 grid, "
+          "bad threshold, unknown Host header"),
     (401, "missing or wrong API key (a server started with --api-key)"),
     (404, "unknown model, or no model of this route's task loaded"),
     (408, "the request body did not arrive in time"),

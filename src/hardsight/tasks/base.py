@@ -58,12 +58,12 @@ OPTIMIZERS = {  # name -> (params, lr, weight_decay) -> optimiser; names are Tra
 
 
 def make_optimizers(module: L.LightningModule, params: list):
-    """The optimiser named in the module's hparams (AdamW in runs older than the setting) with one-cycle (per step)
+    """The optimiser named in the module's hparams with one-cycle (per step)
     or reduce-on-plateau (on validation loss). `params`: tensors, or groups (dicts) with their own peak `lr`."""
     from hardsight.callbacks import SessionTimer
 
     hp = module.hparams
-    opt = OPTIMIZERS[hp.get("optimizer", "adamw")](params, hp.lr, hp.weight_decay)
+    opt = OPTIMIZERS[hp.optimizer](params, hp.lr, hp.weight_decay)
     if hp.schedule == "onecycle":
         timer = next((cb for cb in module.trainer.callbacks if isinstance(cb, SessionTimer)), None)
         peaks = [g.get("lr", hp.lr) for g in params] if params and isinstance(params[0], dict) else hp.lr

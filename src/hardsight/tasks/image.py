@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -12,13 +14,14 @@ from hardsight.models.image_classifiers import build_image_model
 from hardsight.models.layers import Normalize
 from hardsight.models.weights import IMAGENET_MEAN, IMAGENET_STD
 from hardsight.tasks.base import Recogniser, make_optimizers, val_objective
+from hardsight.tasks.spec import TaskSpec
 
 
 class ImageClassifier(Recogniser):
     """Loss with class weights, label smoothing and MixUp/CutMix; validation macro-F1 drives checkpoints.
 
     `mean`/`std` are the input statistics the backbone expects (its pretrained config's): part of the model, so
-    export and every engine normalise alike; runs older than the setting used ImageNet's. `pretrained`, `freeze`
+    export and every engine normalise alike (ImageNet's when none are given). `pretrained`, `freeze`
     and `weights` record how training started; building the module never loads weights.
     """
 
@@ -44,7 +47,7 @@ class ImageClassifier(Recogniser):
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """targets: (B, C) multi-hot (or mixed) label weights; hparams.loss 'focal' down-weights easy examples."""
-        focal = self.hparams.get("loss", "ce") == "focal"  # runs older than the setting trained with "ce"
+        focal = self.hparams.loss == "focal"
         if self.hparams.multi_label:
             if focal:
                 return sigmoid_focal_loss(logits, targets, self.class_weights)
@@ -88,8 +91,7 @@ class ImageClassifier(Recogniser):
 
     def configure_optimizers(self):
         hp = self.hparams
-        return make_optimizers(self, param_groups(self.net, hp.lr, hp.weight_decay, hp.get("body_lr_ratio", 1.0),
-                                                  hp.get("layer_decay")))
+        return make_optimizers(self, param_groups(self.net, hp.lr, hp.weight_decay, hp.body_lr_ratio, hp.layer_decay))
 
 
 def softmax_focal_loss(logits: torch.Tensor, soft: torch.Tensor, weight: torch.Tensor, label_smoothing: float = 0.0,
@@ -127,4 +129,83 @@ def mix_batch(x: torch.Tensor, y: torch.Tensor, alpha: float) -> tuple[torch.Ten
     return x, lam * y + (1 - lam) * y[perm]
 
 
-__all__ = ["ImageClassifier", "mix_batch", "sigmoid_focal_loss", "softmax_focal_loss"]
+class ImageTask(TaskSpec):
+    """Classify an image (single- or multi-label; CAPTCHA tiles, faces), scored by accuracy and macro-F1."""
+
+    name = "image"
+    module = ImageClassifier
+    objective = "1 - macro-F1"
+    finisher = "hardsight.evaluation:finish_image_run"
+    evaluator = "hardsight.evaluation:evaluate_image"
+    exporter = "hardsight.export:export_image_run"
+    predictor_class = "hardsight.predict_image:ImagePredictor"
+
+    def assemble(self, cfg, saved_split=None, saved_labels=None, preprocess=None, prepared=None):
+        from hardsight.data.image_data import ImageDataModule, prepare_image_data, print_image_summary
+        from hardsight.faces.stage import face_preprocess
+
+        data = prepared or prepare_image_data(cfg, saved_split, saved_labels, preprocess or face_preprocess(cfg))
+        print_image_summary(data)
+        module = image_module(cfg, data.classes, data.class_weights(cfg.class_weights), fresh=saved_split is None,
+                              saved_input=(saved_labels or {}).get("input"))
+        labels = data.labels_json(cfg)  # the input contract, for readers of the run folder (the model normalises itself)
+        labels["input"].update(range="[0, 1], normalised inside the model", **module.norm.statistics())
+        return data, labels, module, ImageDataModule(data, cfg)
+
+    def prepare_shared(self, cfg):
+        from hardsight.data.image_data import prepare_image_data
+
+        return None if cfg.faces else prepare_image_data(cfg)  # a face run crops by its own face settings
+
+
+def image_module(cfg, classes: list[str], class_weights: list[float], fresh: bool = True,
+                 saved_input: dict | None = None) -> ImageClassifier:
+    """The ImageClassifier of `cfg`: on a fresh start with `pretrained`, its weights found (models/weights.py) and
+    loaded, and the input statistics they were trained with (a resumed run keeps those in its labels.json);
+    frozen layers come from the trainer's fine-tuning callbacks."""
+    from hardsight.console import console
+    from hardsight.models.image_classifiers import input_statistics
+    from hardsight.models.weights import load_backbone, resolve_weights
+
+    mean, std, _ = input_statistics(cfg.model)
+    if saved_input and "mean" in saved_input:
+        mean, std = tuple(saved_input["mean"]), tuple(saved_input["std"])
+    weights = None
+    if cfg.pretrained and fresh:
+        given_run = cfg.weights is not None and Path(cfg.weights).expanduser().is_dir()
+        weights = weights_from_run(Path(cfg.weights).expanduser()) if given_run else resolve_weights(cfg.model, cfg.weights)
+    if weights is not None and weights.mean is not None:
+        mean, std = weights.mean, weights.std
+    module = ImageClassifier(cfg.model, classes, cfg.image_size, cfg.multi_label, class_weights, cfg.label_smoothing,
+                             cfg.mixup, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
+                             pretrained=cfg.pretrained, freeze=cfg.freeze, optimizer=cfg.optimizer, loss=cfg.loss,
+                             model_args=cfg.model_args, mean=mean, std=std, weights=weights.source if weights else None,
+                             body_lr_ratio=cfg.body_lr_ratio, layer_decay=cfg.layer_decay)
+    if weights is not None:
+        console.print(load_backbone(module.net, weights, classes))
+    return module
+
+
+def weights_from_run(path: Path):
+    """`--weights RUN`: the network of another image run (its best checkpoint), with its classes and input
+    statistics; its head is kept only where the classes agree (models.weights.load_backbone)."""
+    from hardsight.errors import ConfigError, RunError
+    from hardsight.models.weights import Weights
+    from hardsight.runs import RunFolder
+    from hardsight.tasks import load_module
+
+    try:
+        run = RunFolder.open(path)
+        given = run.load_config().task
+        if given != ImageTask.name:
+            raise ConfigError(f"--weights {path}: a {given} run; an image model needs the weights of an image run "
+                              "(or a state dict file)")
+        module = load_module(run, "best")
+    except RunError as e:
+        raise ConfigError(f"--weights {path}: {e}") from None
+    stats = module.norm.statistics()
+    return Weights(module.net.state_dict(), f"run {path}", tuple(stats["mean"]), tuple(stats["std"]),
+                   list(module.classes))
+
+
+__all__ = ["ImageClassifier", "ImageTask", "image_module", "mix_batch", "weights_from_run", "sigmoid_focal_loss", "softmax_focal_loss"]

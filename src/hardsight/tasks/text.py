@@ -10,6 +10,7 @@ from hardsight.decoding import TextCodec, TextDecoder
 from hardsight.metrics import text_metrics
 from hardsight.models import build_model
 from hardsight.tasks.base import Recogniser, val_objective
+from hardsight.tasks.spec import TaskSpec
 
 
 class TextReader(Recogniser):
@@ -62,3 +63,29 @@ class TextReader(Recogniser):
         m = text_metrics([p for p, _ in outputs], [r for _, r in outputs])
         return {"val/exact_match": m.exact_match, "val/char_accuracy": m.char_accuracy, "val/cer": m.cer,
                 "val/objective": val_objective(m.cer, loss_sum / len(outputs))}
+
+
+class TextTask(TaskSpec):
+    """Read the text in an image: CTC or per-position readers, scored by exact match and CER."""
+
+    name = "text"
+    module = TextReader
+    objective = "character error rate"
+    finisher = "hardsight.evaluation:finish_text_run"
+    evaluator = "hardsight.evaluation:evaluate_text"
+    exporter = "hardsight.export:export_text_run"
+    predictor_class = "hardsight.predict:TextPredictor"
+
+    def assemble(self, cfg, saved_split=None, saved_labels=None, preprocess=None, prepared=None):
+        from hardsight.data.text_data import prepare_text_data, print_text_summary
+        from hardsight.data.text_dataset import TextDataModule
+
+        data = prepare_text_data(cfg, saved_split, saved_labels)
+        print_text_summary(data)
+        labels = data.labels_json()
+        module = TextReader(cfg.model, data.charset, labels["input"], data.max_length, lr=cfg.lr,
+                            weight_decay=cfg.weight_decay, schedule=cfg.schedule, beam_width=cfg.beam_width,
+                            optimizer=cfg.optimizer, model_args=cfg.model_args)
+        dm = TextDataModule(data.samples["train"], data.samples["val"], data.samples["test"], data.spec,
+                            batch_size=cfg.batch_size, augment=cfg.augment, workers=cfg.workers, seed=cfg.seed)
+        return data, labels, module, dm

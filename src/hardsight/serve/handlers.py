@@ -117,7 +117,7 @@ class ImageHandler:
             return [p.to_json() for p in await model.batcher.submit(list(zip(names, prepared)))]
         import asyncio
 
-        from hardsight.errors import HardsightError
+        from hardsight.errors import HardsightError, UnknownTargetError
         from hardsight.grid import solve
 
         target, grid, threshold = solve_args(fields)
@@ -126,9 +126,10 @@ class ImageHandler:
         for name, image in zip(names, prepared):
             try:
                 sol = await asyncio.to_thread(solve, cells, image, target, grid, threshold)
-            except HardsightError as e:
-                raise ApiError(400, "unknown target class" if "target" in str(e) else "bad grid request",
-                               str(e)) from None
+            except UnknownTargetError as e:
+                raise ApiError(400, "unknown target class", str(e)) from None
+            except HardsightError as e:  # e.g. an image too small to split into the grid
+                raise ApiError(400, "bad grid request", str(e)) from None
             out.append({"file": name, **sol.to_json()})
         return out
 

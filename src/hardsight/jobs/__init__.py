@@ -1,0 +1,1 @@
+"""What every resumable job shares: files that appear only complete, manifests, and one set of settings per folder."""
