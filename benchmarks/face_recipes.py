@@ -42,7 +42,7 @@ def hog_reference(cfg, margin: float) -> tuple[float, float, float]:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from hardsight.data.image_data import prepare_image_data
+    from hardsight.data.image.prepare import prepare_image_data
     from hardsight.faces.stage import FaceStage
 
     train_cfg = dataclasses.replace(cfg, settings={"face_margin": margin}).train_config()
@@ -73,8 +73,8 @@ def main() -> None:
         raise SystemExit(f"{args.data}: dataset folder not found")
 
     from hardsight.faces.jobs import find_landmarks
-    from hardsight.runs import next_free
-    from hardsight.study import StudyConfig, occlusion_study
+    from hardsight.runs.folder import next_free
+    from hardsight.faces.study import StudyConfig, occlusion_study
 
     out = args.out or next_free(ROOT / "bench-runs" / "face_recipes")
     landmarks = out / "landmarks"

@@ -45,7 +45,7 @@ def targets(result) -> list[tuple[str, bool, str]]:
 
 
 def main() -> None:
-    from hardsight.study import TRAIN_CONDITIONS
+    from hardsight.faces.study import TRAIN_CONDITIONS
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DATA / "faces_tfeid")
@@ -65,8 +65,8 @@ def main() -> None:
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: dataset folder not found")
 
-    from hardsight.runs import next_free
-    from hardsight.study import StudyConfig, occlusion_study
+    from hardsight.runs.folder import next_free
+    from hardsight.faces.study import StudyConfig, occlusion_study
 
     out = args.out or next_free(ROOT / "bench-runs" / "occlusion_study")
     cfg = StudyConfig(str(args.data), str(out), args.occluder, label_col="expression", group_col="performer",

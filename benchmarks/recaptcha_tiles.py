@@ -30,7 +30,7 @@ DATA = ROOT.parent / "shared" / "data"
 
 def synthetic_grids(items, classes: list[str], n: int, seed: int):
     """(tiles, target, answer) for n 3x3 grids; the target class is in 1 to 4 cells, absent elsewhere."""
-    from hardsight.data.images import load_image
+    from hardsight.data.io import load_image
 
     rng = random.Random(seed)
     targets = [c for c in classes if c != "Other"]
@@ -62,8 +62,8 @@ def train_recipe(name: str, args, run: Path) -> float:
 
 def test_items(run: Path) -> list:
     """The test split of a run folder, as it was trained."""
-    from hardsight.data.image_data import prepare_image_data
-    from hardsight.runs import RunFolder
+    from hardsight.data.image.prepare import prepare_image_data
+    from hardsight.runs.folder import RunFolder
 
     folder = RunFolder.open(run)
     return prepare_image_data(folder.load_config(), folder.load_split(), folder.load_labels()).items["test"]
@@ -71,10 +71,10 @@ def test_items(run: Path) -> list:
 
 def score(run: Path, test: list, minutes: float, args, tta: bool) -> dict:
     """Test-split scores, speed on both engines and the synthetic grid solve rate of one trained run."""
-    from hardsight.evaluation import image_scores
-    from hardsight.export import export
+    from hardsight.engine.evaluator import image_scores
+    from hardsight.engine.exporter import export
     from hardsight.grid import assemble_grid, solve
-    from hardsight.predict_image import ImagePredictor
+    from hardsight.engine.image_predictor import ImagePredictor
 
     clf = ImagePredictor(run, engine="torch", tta=tta)
     start = time.perf_counter()
@@ -115,7 +115,7 @@ def main() -> None:
 
     import hardsight
     from hardsight.grid import annotate, solve
-    from hardsight.runs import next_free
+    from hardsight.runs.folder import next_free
 
     runs = [(Path(r).name, Path(r), float("nan")) for r in args.run or []]
     for name in ([] if args.run else args.recipes.split(",")):

@@ -76,9 +76,9 @@ def exact(preds: list[str], labels: list[str], fold: bool = False) -> float:
 
 def onnx_run(run: Path, scratch: Path) -> Path:
     """`run` itself when its model.onnx is current, else an exported copy under `scratch`."""
-    from hardsight.engines import onnx_is_current
-    from hardsight.export import export
-    from hardsight.runs import RunFolder
+    from hardsight.engine.runtimes import onnx_is_current
+    from hardsight.engine.exporter import export
+    from hardsight.runs.folder import RunFolder
 
     current, why = onnx_is_current(RunFolder(run))
     if current:
@@ -91,8 +91,8 @@ def onnx_run(run: Path, scratch: Path) -> Path:
 
 
 def bench_ours(run: Path, blobs: list[bytes], labels: list[str], threads: int, seconds: float) -> list[Row]:
-    from hardsight.data.images import load_image
-    from hardsight.predict import Predictor, read_tensors
+    from hardsight.data.io import load_image
+    from hardsight.engine.predictor import Predictor, read_tensors
     from hardsight.transforms import text_preprocess
 
     rows, texts = [], {}
@@ -255,7 +255,7 @@ def main() -> None:
         rows = bench_ours(served, blobs, labels, args.threads, args.seconds)
         rows += bench_whisperer(blobs, labels, args.threads, args.seconds)
         rows += bench_ddddocr(blobs, labels, args.seconds)
-        from hardsight.predict import Predictor
+        from hardsight.engine.predictor import Predictor
 
         expected = [r.text for r in Predictor(served, engine="onnx", threads=args.threads).predict_images(blobs)]
         http, agreement = bench_http(served, files, expected, args.requests, args.concurrency, scratch)

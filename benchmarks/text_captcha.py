@@ -74,8 +74,8 @@ def main() -> None:
         raise SystemExit(f"{args.data}: dataset folder not found (expected ../shared/data/captcha_v2)")
 
     import hardsight
-    from hardsight.metrics import text_metrics
-    from hardsight.runs import next_free
+    from hardsight.engine.metrics import text_metrics
+    from hardsight.runs.folder import next_free
 
     out = next_free(args.out)
     result = hardsight.train(hardsight.TrainConfig(task="text", data=str(args.data), out=str(out), seed=args.seed,

@@ -43,11 +43,11 @@ def main() -> None:
         raise SystemExit(f"{args.data}: dataset not found")
 
     import hardsight
-    from hardsight.data.image_data import prepare_image_data
-    from hardsight.evaluation import image_scores
-    from hardsight.predict_image import ImagePredictor
-    from hardsight.runs import RunFolder, next_free
-    from hardsight.tuning import tune
+    from hardsight.data.image.prepare import prepare_image_data
+    from hardsight.engine.evaluator import image_scores
+    from hardsight.engine.image_predictor import ImagePredictor
+    from hardsight.runs.folder import RunFolder, next_free
+    from hardsight.engine.tuner import tune
 
     out = args.out or next_free(ROOT / "bench-runs" / "tune")
     base = hardsight.TrainConfig(

@@ -121,7 +121,7 @@ def test_two_data_sets_named_alike_keep_their_own_figures(trained_run, captchas,
 
 def test_training_data_decodes_only_the_allowed_formats(tmp_path):
     """An EPS named .png never reaches PIL's EPS plugin (Ghostscript): it is 'not an image', like any other junk."""
-    from hardsight.data.images import UnreadableImage, load_image, read_size
+    from hardsight.data.io import UnreadableImage, load_image, read_size
 
     eps = tmp_path / "a.png"
     eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")

@@ -53,7 +53,7 @@ def test_python_api_matches_cli(trained_run, captchas):
     import hardsight
 
     files = sorted(captchas.glob("*.png"))[:4]
-    from hardsight.predict import TextPredictor
+    from hardsight.engine.predictor import TextPredictor
 
     reader = hardsight.Predictor(trained_run)
     assert isinstance(reader, TextPredictor) and isinstance(reader, hardsight.Predictor)

@@ -6,7 +6,7 @@ import pytest
 
 from hardsight.config import TrainConfig, load_config, save_config
 from hardsight.errors import ConfigError, RunError
-from hardsight.runs import RunFolder
+from hardsight.runs.folder import RunFolder
 
 
 def test_unknown_setting_suggests_the_close_one():
@@ -75,7 +75,7 @@ def test_python_and_cli_share_the_task_defaults(tmp_path):
 def test_a_run_folder_from_a_newer_format_is_refused_and_todays_opens(tmp_path):
     import json
 
-    from hardsight.runs import FORMAT_VERSION
+    from hardsight.runs.folder import FORMAT_VERSION
 
     run = RunFolder.create(tmp_path / "r", "text", "crnn")
     save_config(TrainConfig(task="text", data="d"), run.config)

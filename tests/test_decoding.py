@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hardsight.decoding import TextCodec, ctc_beam, ctc_greedy, positional
+from hardsight.tasks.decoding import TextCodec, ctc_beam, ctc_greedy, positional
 
 
 def _peaked(path: list[int], k: int = 4, p: float = 0.9) -> torch.Tensor:

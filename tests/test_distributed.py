@@ -39,8 +39,8 @@ def _rows(run: Path) -> list[dict[str, str]]:
 
 def _rescore_val(run: Path) -> dict[str, float]:
     """The validation metrics of last.ckpt computed in this one process, over the whole validation split."""
-    from hardsight.data.image_data import ImageItemDataset, prepare_image_data
-    from hardsight.runs import RunFolder
+    from hardsight.data.image.prepare import ImageItemDataset, prepare_image_data
+    from hardsight.runs.folder import RunFolder
     from hardsight.tasks import ImageClassifier
 
     folder = RunFolder.open(run)
@@ -134,7 +134,7 @@ def test_balanced_sampler_is_dealt_out_across_ranks_without_overlap(tiles):
     from lightning.pytorch.trainer.connectors.data_connector import _get_distributed_sampler
     from lightning.pytorch.utilities.data import _is_dataloader_shuffled
 
-    from hardsight.data.image_data import ImageDataModule, prepare_image_data
+    from hardsight.data.image.prepare import ImageDataModule, prepare_image_data
 
     cfg = TrainConfig(task="image", model="compact", data=str(tiles), sampler="balanced", image_size=16, batch_size=4)
     data = prepare_image_data(cfg)
@@ -173,8 +173,8 @@ def test_tensorboard_logs_metrics_and_hyperparameters(captchas, tmp_path):
 def test_missing_tensorboard_says_how_to_install_it(monkeypatch, tmp_path):
     import importlib.util
 
-    from hardsight.experiment_log import make_logger
-    from hardsight.runs import RunFolder
+    from hardsight.engine.experiment_log import make_logger
+    from hardsight.runs.folder import RunFolder
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
@@ -196,7 +196,7 @@ def test_hardware_settings_are_checked(setting, match):
 
 
 def test_ranks_started_by_a_launcher_need_out():
-    from hardsight.distributed import check_launch
+    from hardsight.engine.distributed import check_launch
 
     torchrun = SimpleNamespace(world_size=2, num_nodes=1, strategy=SimpleNamespace(
         cluster_environment=SimpleNamespace(creates_processes_externally=True)))
@@ -206,8 +206,8 @@ def test_ranks_started_by_a_launcher_need_out():
 
 
 def test_other_ranks_wait_for_rank_0_then_check_the_split(tmp_path, monkeypatch):
-    from hardsight.distributed import join_run_folder, launch_id, mark_run_folder
-    from hardsight.runs import RunFolder
+    from hardsight.engine.distributed import join_run_folder, launch_id, mark_run_folder
+    from hardsight.runs.folder import RunFolder
 
     monkeypatch.delenv("HARDSIGHT_RUN_FOLDER", raising=False)
     rank1 = SimpleNamespace(global_rank=1)

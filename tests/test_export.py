@@ -14,13 +14,13 @@ from typer.testing import CliRunner
 
 from hardsight.cli import app
 from hardsight.config import InputSpec
-from hardsight.engines import META_PREFIX
+from hardsight.engine.runtimes import META_PREFIX
 from hardsight.errors import RunError
-from hardsight.export import ExportError, check_parity, export_classifier, export_reader, write_graph
+from hardsight.engine.exporter import ExportError, check_parity, export_classifier, export_reader, write_graph
 from hardsight.models import list_models
-from hardsight.predict import Predictor
+from hardsight.engine.predictor import Predictor
 from hardsight.tasks import load_module
-from hardsight.runs import RunFolder
+from hardsight.runs.folder import RunFolder
 from hardsight.tasks.image import ImageClassifier
 from hardsight.tasks.text import TextReader
 from tests.serve.runs import exported_run

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from hardsight.errors import ConfigError
-from hardsight.finetuning import FreezeBackbone, always_frozen, layer_groups, param_groups
+from hardsight.engine.finetuning import FreezeBackbone, always_frozen, layer_groups, param_groups
 from hardsight.tasks import ImageClassifier
 from tests.test_cli_text import run_cli
 from tests.test_image_task import tiles  # noqa: F401  (the fixture)

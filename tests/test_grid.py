@@ -284,10 +284,10 @@ def test_annotate_writes_the_grid_with_chosen_cells_marked(tmp_path):
 def test_cli_solve_json_and_annotate(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    import hardsight.predict
+    import hardsight.engine.predictor
     from hardsight.cli import app
 
-    monkeypatch.setattr(hardsight.predict, "Predictor", lambda run, **kw: ColourClassifier())
+    monkeypatch.setattr(hardsight.engine.predictor, "Predictor", lambda run, **kw: ColourClassifier())
     path = tmp_path / "grid.png"
     grid_of(LAYOUT_3x3, 3, 3, line_px=2).save(path)
     result = CliRunner().invoke(app, ["solve", str(tmp_path), str(path), "--target", "Buses", "--json",
@@ -305,13 +305,13 @@ def test_cli_solve_json_and_annotate(monkeypatch, tmp_path):
 def test_cli_solve_refuses_a_text_run(monkeypatch, tmp_path):
     from typer.testing import CliRunner
 
-    import hardsight.predict
+    import hardsight.engine.predictor
     from hardsight.cli import app
 
     class TextReader:
         task = "text"
 
-    monkeypatch.setattr(hardsight.predict, "Predictor", lambda run, **kw: TextReader())
+    monkeypatch.setattr(hardsight.engine.predictor, "Predictor", lambda run, **kw: TextReader())
     path = tmp_path / "grid.png"
     grid_of(LAYOUT_3x3, 3, 3).save(path)
     result = CliRunner().invoke(app, ["solve", str(tmp_path), str(path), "--target", "bus"])

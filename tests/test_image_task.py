@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hardsight.data.image import load_image_dataset, read_labelled_files, stratified_split
+from hardsight.data.image.labels import load_image_dataset, read_labelled_files, stratified_split
 from hardsight.errors import ConfigError, DataError
-from hardsight.metrics import classification_metrics, tune_thresholds
+from hardsight.engine.metrics import classification_metrics, tune_thresholds
 from tests.test_cli_text import run_cli
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
@@ -193,13 +193,13 @@ def test_exported_classifier_gives_the_same_answers_on_both_engines(tiles, tmp_p
     import onnx
 
     from hardsight import TrainConfig, train
-    from hardsight.engines import META_PREFIX
-    from hardsight.predict import Predictor
+    from hardsight.engine.runtimes import META_PREFIX
+    from hardsight.engine.predictor import Predictor
 
     run = tmp_path / "run"
     train(TrainConfig(task="image", model="compact", data=str(tiles), out=str(run), epochs=1, image_size=32, batch_size=8,
                       split=(0.6, 0.2, 0.2)), progress=False)
-    from hardsight.predict_image import ImagePredictor
+    from hardsight.engine.image_predictor import ImagePredictor
 
     predictor = Predictor(run)  # the run's task picks the subclass, which is a Predictor like any other
     assert isinstance(predictor, ImagePredictor) and isinstance(predictor, Predictor) and predictor.task == "image"

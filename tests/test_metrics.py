@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hardsight.metrics import text_metrics
+from hardsight.engine.metrics import text_metrics
 
 
 def test_perfect_predictions():

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from hardsight.errors import ConfigError, RunError
-from hardsight.runs_table import COLUMNS, list_runs
+from hardsight.runs.listing import COLUMNS, list_runs
 from tests.test_cli_text import run_cli
 from tests.test_image_task import COLOURS, _tile
 

@@ -19,7 +19,7 @@ from hardsight.data.balance import balance
 from hardsight.errors import ConfigError
 from hardsight.faces.jobs import find_landmarks, occlude
 from hardsight.faces.landmarks import NoFace, write_landmarks
-from hardsight.shards import parse_shard, take
+from hardsight.jobs.shards import parse_shard, take
 from tests.data.test_balance import _make
 from tests.faces.helpers import draw_face, face_landmarks, synthetic_faces
 from tests.test_cli_text import run_cli

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from hardsight.errors import ConfigError, RunError
-from hardsight.study import (TEST_CONDITIONS, TRAIN_CONDITIONS, StudyConfig, _check_settings, _conditions,
+from hardsight.faces.study import (TEST_CONDITIONS, TRAIN_CONDITIONS, StudyConfig, _check_settings, _conditions,
                              occlusion_study)
 from tests.faces.helpers import synthetic_faces
 from tests.test_cli_text import run_cli
@@ -26,7 +26,7 @@ def _config(root, lmk, out, **kw) -> StudyConfig:
 
 
 def test_conditions_double_mix_and_half_occlude(faces, tmp_path):
-    from hardsight.data.image_data import prepare_image_data
+    from hardsight.data.image.prepare import prepare_image_data
     from hardsight.faces.stage import FaceStage
 
     cfg = _config(*faces, tmp_path / "s")

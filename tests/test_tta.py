@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from hardsight.engines import (META_PREFIX, ClassProbabilities, OnnxEngine, TorchEngine, applies_tta,
+from hardsight.engine.runtimes import (META_PREFIX, ClassProbabilities, OnnxEngine, TorchEngine, applies_tta,
                                classifier_metadata, with_tta)
-from hardsight.export import export_classifier
+from hardsight.engine.exporter import export_classifier
 from hardsight.tasks.image import ImageClassifier
-from hardsight.tta import FlipTTA
+from hardsight.engine.tta import FlipTTA
 from tests.test_cli_text import run_cli
 from tests.test_image_task import tiles  # noqa: F401  (the fixture)
 
@@ -80,8 +80,8 @@ def image_run(tiles, tmp_path_factory):  # noqa: F811
 
 
 def test_cli_predict_evaluate_and_export_with_tta(image_run, tiles):  # noqa: F811
-    from hardsight.data.images import load_image
-    from hardsight.predict_image import ImagePredictor
+    from hardsight.data.io import load_image
+    from hardsight.engine.image_predictor import ImagePredictor
 
     files = sorted(str(f) for f in (tiles / "red").glob("*.png"))[:4]
     out = json.loads(run_cli("predict", image_run, *files, "--tta", "--engine", "torch", "--json").stdout)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from hardsight import TrainConfig
 from hardsight.errors import ConfigError
-from hardsight.tuning import SearchSpace, tune
+from hardsight.engine.tuner import SearchSpace, tune
 from tests.cli_runner import run_cli
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
@@ -65,7 +65,7 @@ def _rows(out):
 
 
 def test_search_writes_trials_report_plots_and_a_best_run_folder(search):
-    from hardsight.runs import RunFolder
+    from hardsight.runs.folder import RunFolder
 
     out, result = search
     rows = _rows(out)
@@ -114,7 +114,7 @@ def test_rerunning_resumes_the_study(search, tiles, small_space, tmp_path):
 def test_a_trial_left_running_is_marked_failed_and_the_budget_stops_new_ones(tiles, small_space, tmp_path):
     import optuna
 
-    from hardsight.tuning import STUDY_NAME
+    from hardsight.engine.tuner import STUDY_NAME
 
     out = tmp_path / "t"
     out.mkdir()

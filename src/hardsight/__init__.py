@@ -1,7 +1,8 @@
 """hardsight: train, evaluate and serve recognisers for images that are hard on purpose.
 
-The verbs live in modules named by their noun (`training`, `evaluation`) so that `hardsight.train` and
-`hardsight.evaluate` stay the functions, never shadowed by a submodule of the same name.
+The verbs live in the pipeline's stages (`engine.trainer`, `engine.evaluator`, ...), so `hardsight.train` and
+`hardsight.evaluate` are the functions, never shadowed by a submodule of the same name. The layout is in
+docs/architecture.md.
 """
 
 __version__ = "0.1.0"
@@ -11,9 +12,9 @@ from hardsight.errors import ConfigError, DataError, HardsightError, RunError  #
 
 
 # the public functions and classes that import torch or Lightning, and the module each lives in
-_LAZY = {"train": "hardsight.training", "Predictor": "hardsight.predict", "evaluate": "hardsight.evaluation",
+_LAZY = {"train": "hardsight.engine.trainer", "Predictor": "hardsight.engine.predictor", "evaluate": "hardsight.engine.evaluator",
          "inspect_dataset": "hardsight.data.inspect", "solve": "hardsight.grid", "balance": "hardsight.data.balance",
-         "tune": "hardsight.tuning"}
+         "tune": "hardsight.engine.tuner"}
 
 
 def __getattr__(name: str):

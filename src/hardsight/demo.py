@@ -10,7 +10,7 @@ from rich.table import Table
 from hardsight.config import TrainConfig
 from hardsight.console import console
 from hardsight.data.synthetic import make_text_captchas
-from hardsight.runs import next_free
+from hardsight.runs.folder import next_free
 
 
 def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, epochs: int = 20, seed: int = 0) -> Path:
@@ -19,9 +19,9 @@ def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, 
     `epochs` sets the length (4.4 min of training measured on two idle cores); `minutes` is only a cap for slow or busy machines:
     a tight budget cuts CTC training off on its all-blank plateau (measured: 0% read when a busy machine got 11
     of the 20 epochs into 2.5 min)."""
-    from hardsight.evaluation import evaluate
-    from hardsight.predict import Predictor
-    from hardsight.training import train
+    from hardsight.engine.evaluator import evaluate
+    from hardsight.engine.predictor import Predictor
+    from hardsight.engine.trainer import train
 
     home = Path(out) if out else next_free(Path("runs") / "demo")
     if home.exists() and any(home.iterdir()):

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from hardsight.config import InputSpec
-from hardsight.data.images import load_image
-from hardsight.data.text import Skipped, TextLabelling, filter_charset, infer_charset, read_text_labels
-from hardsight.data.text_dataset import infer_spec, load_samples
+from hardsight.data.io import load_image
+from hardsight.data.text.labels import Skipped, TextLabelling, filter_charset, infer_charset, read_text_labels
+from hardsight.data.text.datamodule import infer_spec, load_samples
 from hardsight.errors import DataError
 
 

@@ -19,8 +19,8 @@ def faces(tmp_path_factory):
 
 
 def test_online_occlusion_draws_on_the_cached_crop(faces):
-    from hardsight.data.image import load_image_dataset
-    from hardsight.data.image_data import ImageItemDataset
+    from hardsight.data.image.labels import load_image_dataset
+    from hardsight.data.image.prepare import ImageItemDataset
     from hardsight.faces.stage import FaceStage
 
     root, lmk = faces
@@ -57,7 +57,7 @@ def test_cli_face_run_predicts_with_the_same_crop(faces, tmp_path):
     cfg = (run / "config.yaml").read_text()
     assert "faces: true" in cfg and "occluder: vr-headset" in cfg
     assert len(list((run / "landmarks").glob("*.npy"))) == 12  # kept for predict and --resume
-    from hardsight.predict_image import ImagePredictor
+    from hardsight.engine.image_predictor import ImagePredictor
 
     p = ImagePredictor(run)
     assert p.preprocess is not None and p.preprocess.known == {}

@@ -17,7 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from hardsight.errors import RunError
-from hardsight.predict import Predictor
+from hardsight.engine.predictor import Predictor
 from hardsight.serve import ServeSettings, create_app
 
 

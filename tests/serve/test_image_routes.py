@@ -34,7 +34,7 @@ def image_server(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "colours"
     train(TrainConfig(task="image", data=str(data), out=str(run), model="compact", epochs=2, image_size=32,
                       batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)
-    from hardsight.export import export
+    from hardsight.engine.exporter import export
 
     export(run)  # served on ONNX Runtime, as a shipped classifier would be
     with serving(ServeSettings(runs=(run,), max_batch=8, threads=1, engine="onnx")) as url:

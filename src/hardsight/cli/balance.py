@@ -24,7 +24,7 @@ def balance(
 ) -> None:
     """Oversample with augmentation (rotation, skew, mirror, brightness, contrast): N images per class."""
     from hardsight.data.balance import balance as run_balance, print_balance
-    from hardsight.shards import parse_shard
+    from hardsight.jobs.shards import parse_shard
 
     result = run_balance(data, out, per_class, seed=seed, resume=resume, shard=parse_shard(shard))
     if as_json:

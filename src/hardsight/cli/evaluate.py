@@ -25,7 +25,7 @@ def evaluate(
 ) -> None:
     """Score a run on labelled data: exact match, char accuracy, CER (readers); accuracy, macro-F1, per class (classifiers)."""
     from hardsight.cli.summary import text_metrics_table
-    from hardsight.evaluation import evaluate as run_evaluation
+    from hardsight.engine.evaluator import evaluate as run_evaluation
 
     ev = run_evaluation(run, data, batch_size=batch_size, engine=engine, threads=threads, tta=tta)
     if as_json:

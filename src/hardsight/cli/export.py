@@ -22,7 +22,7 @@ def export(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Export the model to RUN/model.onnx (dynamic batch, and width for crnn readers) and check it against PyTorch."""
-    from hardsight.export import export as run_export
+    from hardsight.engine.exporter import export as run_export
 
     result = run_export(run, checkpoint=checkpoint, samples=samples, tta=tta)
     if as_json:

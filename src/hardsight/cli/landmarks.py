@@ -27,7 +27,7 @@ def landmarks(
 ) -> None:
     """Find each face's 68 landmarks (dlib, iBUG layout); a rerun skips files already done."""
     from hardsight.faces.jobs import find_landmarks, print_job
-    from hardsight.shards import parse_shard
+    from hardsight.jobs.shards import parse_shard
 
     result = find_landmarks(data, out, detector=detector, workers=workers, shard=parse_shard(shard))
     if as_json:

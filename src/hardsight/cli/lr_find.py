@@ -23,7 +23,7 @@ def lr_find(
 ) -> None:
     """Sweep the learning rate over a few dozen steps and suggest one (then train with --lr VALUE)."""
     from hardsight.config import load_config
-    from hardsight.training import lr_find as run_lr_find
+    from hardsight.engine.trainer import lr_find as run_lr_find
 
     cfg = load_config(None, {"task": task, "data": str(data), "model": model, "batch_size": batch_size,
                              "image_size": image_size, "label_col": label_col})

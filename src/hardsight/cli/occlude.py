@@ -29,7 +29,7 @@ def occlude(
 ) -> None:
     """Draw an occluder on a copy of every face; originals untouched, a rerun skips files already done."""
     from hardsight.faces.jobs import occlude as run_occlude, print_job
-    from hardsight.shards import parse_shard
+    from hardsight.jobs.shards import parse_shard
 
     result = run_occlude(data, out, occluder, landmarks, area=area, seed=seed, detector=detector, workers=workers,
                          shard=parse_shard(shard))

@@ -25,7 +25,7 @@ def predict(
                                       help="Average each image with its horizontal flip (image runs).")] = False,
 ) -> None:
     """Read (text) or classify (image) files, folders or globs with a trained run."""
-    from hardsight.predict import Predictor
+    from hardsight.engine.predictor import Predictor
 
     results = Predictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta).predict(paths)
     if as_json:

@@ -21,7 +21,7 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list, an object per run.")] = False,
 ) -> None:
     """List run folders: key settings, final test metrics, training time, whether model.onnx exists."""
-    from hardsight.runs_table import list_runs, print_runs
+    from hardsight.runs.listing import list_runs, print_runs
 
     rows = list_runs(folder, sort=sort, descending=descending, task=task)
     if as_json:

@@ -27,7 +27,7 @@ def solve(
     """Which cells of a grid CAPTCHA show the target."""
     from hardsight.errors import RunError
     from hardsight.grid import annotate as draw_solution, print_solution, solve as solve_grid
-    from hardsight.predict import Predictor
+    from hardsight.engine.predictor import Predictor
 
     classifier = Predictor(run, engine=engine, threads=threads, tta=tta)
     if not hasattr(classifier, "classes"):  # a reader: solving needs class probabilities

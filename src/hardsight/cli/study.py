@@ -10,7 +10,7 @@ import typer
 
 from hardsight.cli.options import split_fractions
 from hardsight.config import read_settings
-from hardsight.study import TRAIN_CONDITIONS
+from hardsight.faces.study import TRAIN_CONDITIONS
 
 app = typer.Typer(no_args_is_help=True, help="Robustness studies: train conditions x test conditions.")
 
@@ -44,7 +44,7 @@ def occlusion(
 ) -> None:
     """Train on clean / occluded / mixed / mixed-unique faces, test each on clean / occluded / mixed ones."""
     from hardsight.console import console
-    from hardsight.study import StudyConfig, occlusion_study, print_study
+    from hardsight.faces.study import StudyConfig, occlusion_study, print_study
 
     options, settings = {}, {}
     if config:

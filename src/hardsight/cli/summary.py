@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from hardsight.console import console
-from hardsight.metrics import TextMetrics
+from hardsight.engine.metrics import TextMetrics
 
 
 def text_metrics_table(m: TextMetrics, title: str) -> Table:

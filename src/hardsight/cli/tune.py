@@ -34,7 +34,7 @@ def tune(
 ) -> None:
     """Search training settings with Optuna (TPE, pruning); report and best config in --out."""
     from hardsight.config import SEARCH_MODEL, TrainConfig
-    from hardsight.tuning import tune as run_tune
+    from hardsight.engine.tuner import tune as run_tune
 
     flags = {"model": model or SEARCH_MODEL.get(task), "epochs": epochs, "max_minutes": trial_minutes, "split": split_fractions(split), "seed": seed}
     base = TrainConfig.from_dict({"task": task, "data": str(data), **{k: v for k, v in flags.items() if v is not None},

@@ -4,7 +4,7 @@ OUT/<class>/ gets copies of the originals (a seeded random N when a class has mo
 images named after their source, `<stem>_aug<k><ext>`, until the class has N. Each finished file is
 appended to OUT/balance_manifest.csv, so an interrupted job resumes where it stopped.
 
-With `shard=(i, n)` (`--shard i/n`, see hardsight.shards) a job plans the whole OUT as above (so every
+With `shard=(i, n)` (`--shard i/n`, see hardsight.jobs.shards) a job plans the whole OUT as above (so every
 shard reads every original once, to check it), then writes only files i, i+n, ... of that plan, listed
 in its own OUT/balance_manifest.shard-i-of-n.csv. The n shards' files together are exactly the files an
 unsharded job writes. Shards share OUT, so each resumes from every manifest found there.
@@ -23,11 +23,11 @@ from typing import Any, Iterator
 
 from PIL import Image, ImageStat
 
-from hardsight.data.images import UnreadableImage, list_images, load_image, open_image, parallel_map, refuse_out_inside
+from hardsight.data.io import UnreadableImage, list_images, load_image, open_image, parallel_map, refuse_out_inside
 from hardsight.errors import DataError
 from hardsight.jobs.files import atomic_write
 from hardsight.jobs.manifest import Manifest, track_progress
-from hardsight.shards import Shard, check_shard, locked, take
+from hardsight.jobs.shards import Shard, check_shard, locked, take
 
 MANIFEST = "balance_manifest.csv"
 MANIFEST_FIELDS = ["class", "file", "source", "kind"]  # file: relative to OUT; source: relative to DATA

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hardsight import plots
-from hardsight.data.images import UnreadableImage, load_image, parallel_map, read_size
-from hardsight.data.text import Skipped, TextLabelling, read_text_labels
+from hardsight.engine import plots
+from hardsight.data.io import UnreadableImage, load_image, parallel_map, read_size
+from hardsight.data.text.labels import Skipped, TextLabelling, read_text_labels
 
 
 @dataclass
@@ -126,7 +126,7 @@ class ImageInspection:
 
 def looks_like_image_classes(data: Path) -> bool:
     """Class folders (no images at the top) or a labels.csv layout mean an image task; else text."""
-    from hardsight.data.images import is_image
+    from hardsight.data.io import is_image
     from hardsight.errors import DataError
 
     if not data.exists():
@@ -143,7 +143,7 @@ def looks_like_image_classes(data: Path) -> bool:
 def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label_col: str = "label",
                           per_class: int = 6) -> ImageInspection:
     """Class counts, imbalance, sizes, duplicates (identical pictures) and a sample row per class."""
-    from hardsight.data.image import class_counts, load_image_dataset
+    from hardsight.data.image.labels import class_counts, load_image_dataset
 
     data = Path(data)
     out = Path(out) if out else Path("runs") / "inspect" / (data.stem if data.is_file() else data.name)

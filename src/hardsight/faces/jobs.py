@@ -5,7 +5,7 @@ holding labels.csv beside images/. Each finished file is appended to OUT's manif
 the same settings skips what is done. Workers are processes (dlib holds the GIL), each loading the
 dlib models once.
 
-With `shard=(i, n)` (`--shard i/n`, see hardsight.shards) a job does files i, i+n, ... of DATA's files
+With `shard=(i, n)` (`--shard i/n`, see hardsight.jobs.shards) a job does files i, i+n, ... of DATA's files
 sorted by name, and appends to its own manifest, OUT/<kind>.shard-i-of-n.csv, so n array-job tasks can
 write into one OUT at once. Every job reads all of OUT's manifests to skip what is done.
 """
@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from PIL import Image
 
-from hardsight.data.images import (UnreadableImage, list_images, load_image, open_image, read_csv_text,
+from hardsight.data.io import (UnreadableImage, list_images, load_image, open_image, read_csv_text,
                                    refuse_out_inside)
 from hardsight.errors import DataError
 from hardsight.jobs.files import atomic_write
@@ -34,7 +34,7 @@ from hardsight.jobs.manifest import Manifest, refuse_other_settings, track_progr
 from hardsight.faces.landmarks import (NoFace, detect_landmarks, find_landmark_file, landmark_name, read_landmarks,
                                        write_landmarks)
 from hardsight.faces.occluders import draw_occluder, get_occluder
-from hardsight.shards import Shard, check_shard, locked, take
+from hardsight.jobs.shards import Shard, check_shard, locked, take
 
 OK, NO_FACE, UNREADABLE = "ok", "no face", "unreadable"
 MANIFEST_FIELDS = ["file", "status", "output", "detail"]  # file: relative to DATA; output: relative to OUT
@@ -81,7 +81,7 @@ class FaceJobResult:
 
 def list_face_files(data: Path) -> tuple[Path, list[FaceFile], list[tuple[str, str]], Path | None]:
     """(base folder, files, missing (name, why), the CSV when DATA is one)."""
-    from hardsight.data.image import resolve_listed
+    from hardsight.data.image.labels import resolve_listed
 
     data = Path(data)
     if not data.exists():
@@ -314,7 +314,7 @@ def occlude(data: Path | str, out: Path | str, occluder: str = "vr-headset", lan
 
 def _write_manifest_copy(csv_path: Path, base: Path, out: Path) -> None:
     """OUT gets the CSV too, holding the rows whose image was occluded (file names unchanged, so they resolve)."""
-    from hardsight.data.image import resolve_listed
+    from hardsight.data.image.labels import resolve_listed
 
     done = _finished(Manifest(out, "occlude", MANIFEST_FIELDS))
     with (atomic_write(out / csv_path.name) as tmp, csv_path.open(newline="", encoding="utf-8-sig") as src,

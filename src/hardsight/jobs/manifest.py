@@ -2,7 +2,7 @@
 of settings per folder, so a rerun never mixes two kinds of result.
 
 A job appends to its own manifest, OUT/<stem>.csv, or OUT/<stem>.shard-i-of-n.csv for a shard (see
-hardsight.shards), and reads every manifest in OUT to tell what is done.
+hardsight.jobs.shards), and reads every manifest in OUT to tell what is done.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, TypeVar
 
 from hardsight.errors import HardsightError
-from hardsight.shards import Shard, complete_lines, manifest_path, manifests, open_for_append
+from hardsight.jobs.shards import Shard, complete_lines, manifest_path, manifests, open_for_append
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Protocol
 from PIL import Image
 
 from hardsight.errors import ConfigError, RunError
-from hardsight.runs import RunFolder
+from hardsight.runs.folder import RunFolder
 from hardsight.serve.batching import Batcher
 from hardsight.serve.errors import ApiError
 from hardsight.serve.settings import ServeSettings
@@ -63,7 +63,7 @@ class TextHandler:
         pass
 
     def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel:
-        from hardsight.predict import Predictor
+        from hardsight.engine.predictor import Predictor
 
         predictor = Predictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads,
                               engine=settings.engine)
@@ -91,7 +91,7 @@ class ImageHandler:
     task = "image"
 
     def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel:
-        from hardsight.predict_image import ImagePredictor
+        from hardsight.engine.image_predictor import ImagePredictor
 
         predictor = ImagePredictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads,
                                    engine=settings.engine, tta=settings.tta)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hardsight.engines import ENGINES
+from hardsight.engine.runtimes import ENGINES
 from hardsight.errors import ConfigError
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # Host headers always accepted (see allowed_hosts)

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from hardsight.data.images import FORMATS
+from hardsight.data.io import FORMATS
 from hardsight.serve.errors import ApiError
 
 

@@ -22,7 +22,7 @@ def task_of(name: str, where: str | Path = "") -> TaskSpec:
 
 def load_module(run, which: str = "best"):
     """The trained LightningModule of a run folder (its task's module class), on CPU, in eval mode."""
-    from hardsight.runs import refusing_pickled_code
+    from hardsight.runs.folder import refusing_pickled_code
 
     spec = task_of(run.load_config().task, run.path)
     ckpt = run.checkpoint(which)

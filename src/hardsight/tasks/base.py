@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 import torch
 
-from hardsight.distributed import gather_epoch
+from hardsight.engine.distributed import gather_epoch
 
 
 class Recogniser(L.LightningModule):
@@ -60,7 +60,7 @@ OPTIMIZERS = {  # name -> (params, lr, weight_decay) -> optimiser; names are Tra
 def make_optimizers(module: L.LightningModule, params: list):
     """The optimiser named in the module's hparams with one-cycle (per step)
     or reduce-on-plateau (on validation loss). `params`: tensors, or groups (dicts) with their own peak `lr`."""
-    from hardsight.callbacks import SessionTimer
+    from hardsight.engine.callbacks import SessionTimer
 
     hp = module.hparams
     opt = OPTIMIZERS[hp.optimizer](params, hp.lr, hp.weight_decay)

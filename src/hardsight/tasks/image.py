@@ -8,8 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hardsight.finetuning import param_groups
-from hardsight.metrics import classification_metrics
+from hardsight.engine.finetuning import param_groups
+from hardsight.engine.metrics import classification_metrics
 from hardsight.models.image_classifiers import build_image_model
 from hardsight.models.layers import Normalize
 from hardsight.models.weights import IMAGENET_MEAN, IMAGENET_STD
@@ -135,13 +135,13 @@ class ImageTask(TaskSpec):
     name = "image"
     module = ImageClassifier
     objective = "1 - macro-F1"
-    finisher = "hardsight.evaluation:finish_image_run"
-    evaluator = "hardsight.evaluation:evaluate_image"
-    exporter = "hardsight.export:export_image_run"
-    predictor_class = "hardsight.predict_image:ImagePredictor"
+    finisher = "hardsight.engine.evaluator:finish_image_run"
+    evaluator = "hardsight.engine.evaluator:evaluate_image"
+    exporter = "hardsight.engine.exporter:export_image_run"
+    predictor_class = "hardsight.engine.image_predictor:ImagePredictor"
 
     def assemble(self, cfg, saved_split=None, saved_labels=None, preprocess=None, prepared=None):
-        from hardsight.data.image_data import ImageDataModule, prepare_image_data, print_image_summary
+        from hardsight.data.image.prepare import ImageDataModule, prepare_image_data, print_image_summary
         from hardsight.faces.stage import face_preprocess
 
         data = prepared or prepare_image_data(cfg, saved_split, saved_labels, preprocess or face_preprocess(cfg))
@@ -153,7 +153,7 @@ class ImageTask(TaskSpec):
         return data, labels, module, ImageDataModule(data, cfg)
 
     def prepare_shared(self, cfg):
-        from hardsight.data.image_data import prepare_image_data
+        from hardsight.data.image.prepare import prepare_image_data
 
         return None if cfg.faces else prepare_image_data(cfg)  # a face run crops by its own face settings
 
@@ -191,7 +191,7 @@ def weights_from_run(path: Path):
     statistics; its head is kept only where the classes agree (models.weights.load_backbone)."""
     from hardsight.errors import ConfigError, RunError
     from hardsight.models.weights import Weights
-    from hardsight.runs import RunFolder
+    from hardsight.runs.folder import RunFolder
     from hardsight.tasks import load_module
 
     try:

@@ -6,8 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from hardsight.config import InputSpec
-from hardsight.decoding import TextCodec, TextDecoder
-from hardsight.metrics import text_metrics
+from hardsight.tasks.decoding import TextCodec, TextDecoder
+from hardsight.engine.metrics import text_metrics
 from hardsight.models import build_model
 from hardsight.tasks.base import Recogniser, val_objective
 from hardsight.tasks.spec import TaskSpec
@@ -71,14 +71,14 @@ class TextTask(TaskSpec):
     name = "text"
     module = TextReader
     objective = "character error rate"
-    finisher = "hardsight.evaluation:finish_text_run"
-    evaluator = "hardsight.evaluation:evaluate_text"
-    exporter = "hardsight.export:export_text_run"
-    predictor_class = "hardsight.predict:TextPredictor"
+    finisher = "hardsight.engine.evaluator:finish_text_run"
+    evaluator = "hardsight.engine.evaluator:evaluate_text"
+    exporter = "hardsight.engine.exporter:export_text_run"
+    predictor_class = "hardsight.engine.predictor:TextPredictor"
 
     def assemble(self, cfg, saved_split=None, saved_labels=None, preprocess=None, prepared=None):
-        from hardsight.data.text_data import prepare_text_data, print_text_summary
-        from hardsight.data.text_dataset import TextDataModule
+        from hardsight.data.text.prepare import prepare_text_data, print_text_summary
+        from hardsight.data.text.datamodule import TextDataModule
 
         data = prepare_text_data(cfg, saved_split, saved_labels)
         print_text_summary(data)

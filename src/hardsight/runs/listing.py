@@ -18,7 +18,7 @@ from typing import Any
 
 from hardsight.config import SIZE_SETTING, read_settings
 from hardsight.errors import ConfigError, RunError
-from hardsight.runs import RunFolder
+from hardsight.runs.folder import RunFolder
 
 HIGHER_IS_BETTER = {"exact_match", "accuracy", "macro_f1"}  # sorted best first unless --asc
 SKIP_DIRS = {"checkpoints", "plots", "landmarks", "evaluations", "__pycache__"}  # never hold run folders

@@ -25,7 +25,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.data import Dataset
 
 from hardsight.errors import ConfigError, DataError, RunError
-from hardsight.runs import RunFolder, write_json
+from hardsight.runs.folder import RunFolder, write_json
 
 RUN_ENV = "HARDSIGHT_RUN_FOLDER"
 WAIT_S = 600.0  # how long other ranks wait for rank 0 to write the run folder (it reads the data first)

@@ -8,9 +8,9 @@ from typing import Any
 
 from hardsight.config import InputSpec, TrainConfig
 from hardsight.console import console
-from hardsight.data.split import random_split
-from hardsight.data.text import LabelledFile, Skipped, TextLabelling, filter_charset, infer_charset, read_text_labels
-from hardsight.data.text_dataset import TextSample, infer_spec, load_samples, read_sizes
+from hardsight.data.splits import random_split
+from hardsight.data.text.labels import LabelledFile, Skipped, TextLabelling, filter_charset, infer_charset, read_text_labels
+from hardsight.data.text.datamodule import TextSample, infer_spec, load_samples, read_sizes
 from hardsight.errors import DataError
 
 SPLITS = ("train", "val", "test")

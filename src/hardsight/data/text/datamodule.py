@@ -11,9 +11,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hardsight.config import InputSpec
-from hardsight.data.images import UnreadableImage, load_image, parallel_map, read_size
-from hardsight.data.text import LabelledFile, Skipped
-from hardsight.distributed import eval_sampler, world_size_of
+from hardsight.data.io import UnreadableImage, load_image, parallel_map, read_size
+from hardsight.data.text.labels import LabelledFile, Skipped
+from hardsight.engine.distributed import eval_sampler, world_size_of
 from hardsight.transforms import pad_batch, text_augmentation, text_input_width, text_preprocess
 
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hardsight.data.images import list_images, read_csv_text
+from hardsight.data.io import list_images, read_csv_text
 from hardsight.errors import DataError
 
 

@@ -11,13 +11,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from hardsight import plots
-from hardsight.data.text import Skipped, filter_charset, read_text_labels
-from hardsight.data.text_data import TextData, labelling_of
-from hardsight.data.text_dataset import TextSample, load_samples
-from hardsight.metrics import ClassificationMetrics, TextMetrics, text_metrics
-from hardsight.predict import Predictor, read_tensors
-from hardsight.runs import RunFolder
+from hardsight.engine import plots
+from hardsight.data.text.labels import Skipped, filter_charset, read_text_labels
+from hardsight.data.text.prepare import TextData, labelling_of
+from hardsight.data.text.datamodule import TextSample, load_samples
+from hardsight.engine.metrics import ClassificationMetrics, TextMetrics, text_metrics
+from hardsight.engine.predictor import Predictor, read_tensors
+from hardsight.runs.folder import RunFolder
 from hardsight.tasks import load_module, task_of
 
 
@@ -111,7 +111,7 @@ def finish_text_run(run: RunFolder, data: TextData, minutes: float, stopped_by: 
 
 def write_test_metrics(run: RunFolder, m, minutes: float, stopped_by: str, epochs: int) -> None:
     """test_metrics.json: the report's numbers for machines (`hardsight runs`); metrics None without a test split."""
-    from hardsight.runs import write_json
+    from hardsight.runs.folder import write_json
 
     write_json(run.test_metrics, {"split": "test", "checkpoint": "best", "epochs": epochs,
                                    "minutes": round(minutes, 3), "stopped_by": stopped_by,
@@ -161,7 +161,7 @@ class ImageEvaluation:
 
 
 def image_scores(predictor, items, multi_label: bool, thresholds: list[float] | None):
-    from hardsight.metrics import classification_metrics
+    from hardsight.engine.metrics import classification_metrics
 
     index = {c: i for i, c in enumerate(predictor.classes)}
     probs = predictor.probabilities([it.image for it in items])
@@ -172,8 +172,8 @@ def image_scores(predictor, items, multi_label: bool, thresholds: list[float] | 
 def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
                    threads: int | None = None, tta: bool = False) -> ImageEvaluation:
     """Score an image run on class folders or a CSV; classes the model does not know are reported."""
-    from hardsight.data.image import load_image_dataset
-    from hardsight.predict_image import ImagePredictor
+    from hardsight.data.image.labels import load_image_dataset
+    from hardsight.engine.image_predictor import ImagePredictor
 
     predictor = ImagePredictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta)
     cfg = predictor.config
@@ -190,9 +190,9 @@ def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engi
 
 def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epochs: int):
     """Tune per-class thresholds on validation, score the test split, write plots and report.md."""
-    from hardsight.metrics import tune_thresholds
-    from hardsight.predict_image import ImagePredictor
-    from hardsight.runs import read_json, write_json
+    from hardsight.engine.metrics import tune_thresholds
+    from hardsight.engine.image_predictor import ImagePredictor
+    from hardsight.runs.folder import read_json, write_json
 
     predictor = ImagePredictor(run.path)
     _, val_probs, val_truth = image_scores(predictor, data.items["val"], False, None)
@@ -212,7 +212,7 @@ def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epoc
 
 def write_image_report(run: RunFolder, data, m, thresholds: list[float], minutes: float, stopped_by: str,
                        epochs: int, has_curves: bool) -> None:
-    from hardsight.data.image import class_counts
+    from hardsight.data.image.labels import class_counts
 
     cfg = run.load_config()
     n = {k: len(v) for k, v in data.items.items()}

@@ -19,10 +19,10 @@ import torch
 
 from hardsight.config import InputSpec
 from hardsight.console import console
-from hardsight.decoding import TextDecoder
+from hardsight.tasks.decoding import TextDecoder
 from hardsight.errors import ConfigError, RunError
-from hardsight.runs import RunFolder
-from hardsight.tta import FlipTTA
+from hardsight.runs.folder import RunFolder
+from hardsight.engine.tta import FlipTTA
 
 ENGINES: tuple[str, ...] = ("auto", "onnx", "torch")
 META_PREFIX = "hardsight."  # keys of the ONNX metadata that make model.onnx self-describing

@@ -16,17 +16,17 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
-from hardsight import distributed
-from hardsight.callbacks import EpochMetricsCSV, LastCheckpoint, SaveOnInterrupt, SessionTimer
+from hardsight.engine import distributed
+from hardsight.engine.callbacks import EpochMetricsCSV, LastCheckpoint, SaveOnInterrupt, SessionTimer
 from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
-from hardsight.data.images import refuse_out_inside
-from hardsight.data.text import Skipped
-from hardsight.data.image_data import ImageData
+from hardsight.data.io import refuse_out_inside
+from hardsight.data.text.labels import Skipped
+from hardsight.data.image.prepare import ImageData
 from hardsight.errors import RunError
-from hardsight.experiment_log import hparam_metrics, log_hparams, make_logger
-from hardsight.metrics import ClassificationMetrics, TextMetrics
-from hardsight.runs import RunFolder, refusing_pickled_code
+from hardsight.engine.experiment_log import hparam_metrics, log_hparams, make_logger
+from hardsight.engine.metrics import ClassificationMetrics, TextMetrics
+from hardsight.runs.folder import RunFolder, refusing_pickled_code
 from hardsight.tasks import task_of
 
 MONITOR = "val/objective"  # lower is better: CER (text) or 1 - macro-F1 (image), ties broken by the loss
@@ -158,7 +158,7 @@ def finetuning_callbacks(cfg: TrainConfig, module) -> list:
     """FreezeBackbone when the run freezes any layers (image runs only: text readers have no such settings)."""
     if not (cfg.freeze_epochs or cfg.trainable_layers is not None):
         return []
-    from hardsight.finetuning import FreezeBackbone, always_frozen, layer_groups
+    from hardsight.engine.finetuning import FreezeBackbone, always_frozen, layer_groups
 
     body = [m for g in layer_groups(module.net) for m in g]
     return [FreezeBackbone(body, always_frozen(module.net, cfg.trainable_layers), cfg.freeze_epochs)]

@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from hardsight.data.image import to_cached_tensor
-from hardsight.data.images import UnreadableImage, to_mode
-from hardsight.predict import Predictor
+from hardsight.data.image.labels import to_cached_tensor
+from hardsight.data.io import UnreadableImage, to_mode
+from hardsight.engine.predictor import Predictor
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class ImagePredictor(Predictor):
 
     def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
                  engine: str = "auto", tta: bool = False, top_k: int = 3, preprocess=None):
-        from hardsight.engines import load_classifier_engine
+        from hardsight.engine.runtimes import load_classifier_engine
         from hardsight.faces.stage import face_preprocess
 
         super().__init__(run, batch_size, threads, checkpoint, engine, tta)
@@ -69,7 +69,7 @@ class ImagePredictor(Predictor):
     @property
     def tta(self) -> bool:
         """Whether flip TTA is applied: asked for, or baked into the model.onnx in use (even when not asked for)."""
-        from hardsight.engines import applies_tta
+        from hardsight.engine.runtimes import applies_tta
 
         return applies_tta(self.forward)
 

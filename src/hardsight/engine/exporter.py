@@ -21,12 +21,12 @@ from typing import Any
 
 import torch
 
-from hardsight.data.images import UnreadableImage, load_image
-from hardsight.engines import (META_PREFIX, ClassProbabilities, OnnxEngine, TorchEngine, TextDecoder,
+from hardsight.data.io import UnreadableImage, load_image
+from hardsight.engine.runtimes import (META_PREFIX, ClassProbabilities, OnnxEngine, TorchEngine, TextDecoder,
                                classifier_metadata, reader_metadata)
 from hardsight.errors import ConfigError, HardsightError
-from hardsight.tta import FlipTTA
-from hardsight.runs import RunFolder
+from hardsight.engine.tta import FlipTTA
+from hardsight.runs.folder import RunFolder
 from hardsight.tasks import load_module, task_of
 from hardsight.transforms import pad_batch, text_preprocess
 
@@ -182,7 +182,7 @@ def _engines_agree(net, onnx_path: Path, batches: list[torch.Tensor], tolerance:
 def sample_classifier_batches(run: RunFolder, size: int, n: int = 32, seed: int = 0) -> tuple[list[torch.Tensor], str]:
     """Check inputs for a classifier: one image alone, then up to n-1 more, from the run's split (test first);
     random images when fewer than 3 can be read."""
-    from hardsight.data.image import to_cached_tensor
+    from hardsight.data.image.labels import to_cached_tensor
 
     try:
         split = run.load_split()

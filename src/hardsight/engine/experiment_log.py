@@ -12,7 +12,7 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger
 
 from hardsight.config import TrainConfig
 from hardsight.errors import ConfigError
-from hardsight.runs import RunFolder
+from hardsight.runs.folder import RunFolder
 
 TENSORBOARD_DIR = "tensorboard"
 _TEST_METRICS = ("exact_match", "char_accuracy", "cer", "accuracy", "balanced_accuracy", "macro_f1")

@@ -31,12 +31,12 @@ from hardsight.config import TrainConfig, read_settings
 from hardsight.console import console
 from hardsight.errors import ConfigError, RunError
 from hardsight.jobs.manifest import refuse_other_settings
-from hardsight.runs import RunFolder
+from hardsight.runs.folder import RunFolder
 
 if TYPE_CHECKING:
     import optuna
 
-SPACES = Path(__file__).parent / "tune_spaces"  # the default space of each task: text.yaml, image.yaml
+SPACES = Path(__file__).parent.parent / "tune_spaces"  # the default space of each task: text.yaml, image.yaml
 MONITOR = "val/objective"  # what every trial minimises (as training.MONITOR; not imported, to keep import light)
 NOT_SEARCHED = {"task", "data", "out", "seed", "split", "val_dir", "test_dir", "model_args"}  # the split stays fixed
 DATA_SETTINGS = {"image_size", "label_col", "group_col", "extra_labels", "faces", "landmarks", "face_detector"}
@@ -270,7 +270,7 @@ class _Objective:
         self.deadline, self.verbose = deadline, verbose
 
     def __call__(self, trial: optuna.Trial) -> float:
-        from hardsight.training import train
+        from hardsight.engine.trainer import train
 
         params = self.space.sample(trial)
         minutes = self.base.max_minutes
@@ -417,7 +417,7 @@ def _plots(study: optuna.Study, folder: Path) -> dict[str, Path | str]:
     """Optimisation history and parallel coordinates (Optuna's matplotlib plots): path, or why there is none."""
     import optuna
 
-    from hardsight import plots as _  # noqa: F401  (selects the Agg backend)
+    from hardsight.engine import plots as _  # noqa: F401  (selects the Agg backend)
     import matplotlib.pyplot as plt
 
     made: dict[str, Path | str] = {}

@@ -11,9 +11,9 @@ from typing import Any, Callable, ClassVar, Iterable
 import torch
 from PIL import Image
 
-from hardsight.data.images import UnreadableImage, expand_paths, load_image, parallel_map, to_mode
+from hardsight.data.io import UnreadableImage, expand_paths, load_image, parallel_map, to_mode
 from hardsight.errors import ConfigError
-from hardsight.runs import RunFolder
+from hardsight.runs.folder import RunFolder
 from hardsight.tasks import task_of
 from hardsight.transforms import pad_batch, text_preprocess
 
@@ -124,7 +124,7 @@ class TextPredictor(Predictor):
 
     def __init__(self, run: str | Path, batch_size: int = 64, threads: int | None = None, checkpoint: str = "best",
                  engine: str = "auto", tta: bool = False):
-        from hardsight.engines import load_runtime
+        from hardsight.engine.runtimes import load_runtime
 
         if tta:  # a mirrored word is another word: flipping does not help a reader
             raise ConfigError(f"{run}: --tta (horizontal-flip test-time augmentation) is for image classifiers; "

@@ -1,24 +1,20 @@
-"""Grid CAPTCHAs: split a challenge image into cells, classify each, answer "which cells show X".
+"""Where the cells of a grid CAPTCHA are: 3x3 grids of nine photos or 4x4 grids cut from one, told apart by their seams.
 
-Two kinds of challenge: 3x3 grids of nine separate photos, and 4x4 grids cut from one photo. `detect_grid`
-tells them apart by the seams: where nine photos meet, colours jump along the 1/3 lines; a single photo has
-no seams at all. Screenshots of the widget add a border and white (or coloured) lines between cells; those
-are trimmed and split on when present.
+Where nine photos meet, colours jump along the 1/3 lines; a single photo has no seams at all. Screenshots of the
+widget add a border and white (or coloured) lines between cells; those are trimmed and split on when present.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
-from hardsight.data.images import UnreadableImage, load_image, to_mode
-from hardsight.errors import ConfigError, DataError, UnknownTargetError
+from hardsight.data.io import UnreadableImage, load_image, to_mode
+from hardsight.errors import ConfigError, DataError
 
 Box = tuple[int, int, int, int]  # (left, top, right, bottom), PIL's crop convention
 Run = tuple[int, int]  # [start, end) of a drawn line or border, in pixels along one axis
@@ -28,58 +24,9 @@ FLAT_DEVIATION = 20.0  # a row/column whose pixels lie this close (0-255) to its
 SEAM_RATIO = 2.0  # a seam's colour jump, over the jumps beside it, above which photos meet there
 MIN_CELL_PX = 8
 
-# Words that name the same thing in prompts and in class names (compared after singularising).
-SYNONYMS = [
-    {"hydrant", "fire hydrant"},
-    {"crosswalk", "pedestrian crossing", "zebra crossing", "crossing", "cross walk"},
-    {"palm", "palm tree"},
-    {"motorcycle", "motorbike", "motor bike", "motor cycle"},
-    {"bicycle", "bike", "cycle"},
-    {"traffic light", "traffic signal", "stoplight", "stop light"},
-    {"stair", "staircase", "stairway", "step"},
-    {"car", "automobile"},
-]
-_PROMPT = re.compile(r"^(?:select|click|choose|pick)\s+(?:on\s+)?(?:all\s+)?(?:the\s+)?"
-                     r"(?:images|squares|tiles|pictures|cells)\s+(?:with|of|containing|showing|that show)\s+")
-_ARTICLES = {"a", "an", "the", "some", "any", "all"}
 
-
-class ImagePredictionLike(Protocol):
-    probabilities: dict[str, float]  # class -> probability
-    label: str  # top class
-
-
-class ImageClassifier(Protocol):
-    """What `solve` needs from a classifier; `hardsight.Predictor` on an image run is one."""
-
-    classes: list[str]  # class names in output order
-    thresholds: dict[str, float]  # per-class decision threshold tuned on validation, saved in the run
-
-    def predict_images(self, images: list[Image.Image],
-                       names: list[str] | None = None) -> Sequence[ImagePredictionLike]: ...
-
-
-@dataclass(frozen=True)
-class GridSolution:
-    target: str  # the class name, as the run spells it
-    rows: int
-    cols: int
-    selected: list[int]  # 0-based row-major indices of the chosen cells
-    positions: list[tuple[int, int]]  # 1-based (row, col) of each chosen cell
-    scores: list[float]  # target probability of every cell, row-major
-    threshold: float
-    boxes: list[Box]  # where each cell was cut from the grid image, row-major
-
-    def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "rows": self.rows, "cols": self.cols, "selected": list(self.selected),
-                "positions": [list(p) for p in self.positions], "scores": [round(s, 6) for s in self.scores],
-                "threshold": self.threshold, "boxes": [list(b) for b in self.boxes]}
-
-
-# ---------------------------------------------------------------- geometry
-
-
-def _as_image(image: Image.Image | str | Path) -> Image.Image:
+def as_image(image: Image.Image | str | Path) -> Image.Image:
+    """A grid given as a PIL image or a file, in RGB (a bad file is a DataError naming it)."""
     if isinstance(image, Image.Image):
         return to_mode(image, "RGB")  # transparency on white, as load_image does for files
     try:
@@ -185,7 +132,7 @@ def _layout(image: Image.Image) -> tuple[np.ndarray, Box, list[Run], list[Run]]:
 
 def detect_grid(image: Image.Image | str | Path) -> tuple[int, int]:
     """(rows, cols): 3x3 or 4x4, from drawn lines when there are any, else from the seams between photos."""
-    inner, _, hlines, vlines = _layout(_as_image(image))
+    inner, _, hlines, vlines = _layout(as_image(image))
     rows, cols = len(hlines) + 1, len(vlines) + 1
     if rows in GRID_SIZES and cols in GRID_SIZES:
         return rows, cols
@@ -202,7 +149,7 @@ def detect_grid(image: Image.Image | str | Path) -> tuple[int, int]:
 
 def cell_boxes(image: Image.Image | str | Path, rows: int, cols: int) -> list[Box]:
     """Where each cell lies in the image, row-major: inside any border, between any drawn lines."""
-    image = _as_image(image)
+    image = as_image(image)
     _, (left, top, right, bottom), hlines, vlines = _layout(image)
     # a grid's lines share one width: where one axis's lines ran into flat content (a pale sky), the other's tell it
     found = (hlines if len(hlines) == rows - 1 else []) + (vlines if len(vlines) == cols - 1 else [])
@@ -225,7 +172,7 @@ def _spans(size: int, n: int, lines: list[Run], line_px: int) -> list[Run]:
 
 def split_grid(image: Image.Image | str | Path, rows: int, cols: int) -> list[Image.Image]:
     """The cells of a grid, row-major, without its border or lines."""
-    image = _as_image(image)
+    image = as_image(image)
     return [image.crop(box) for box in cell_boxes(image, rows, cols)]
 
 
@@ -254,128 +201,3 @@ def parse_grid(grid: str | tuple[int, int]) -> tuple[int, int] | None:
     if not m or min(int(m[1]), int(m[2])) < 1:
         raise ConfigError(f"grid {grid!r}: expected auto or ROWSxCOLS, like 3x3 or 4x4")
     return int(m[1]), int(m[2])
-
-
-# ---------------------------------------------------------------- target names
-
-
-def _normalise(text: str) -> str:
-    text = re.sub(r"[_\-]+", " ", text.lower())
-    text = re.sub(r"[^a-z0-9 ]+", "", text)
-    text = _PROMPT.sub("", " ".join(text.split()))
-    words = text.split()
-    while len(words) > 1 and words[0] in _ARTICLES:
-        words = words[1:]
-    return " ".join(words)
-
-
-def _forms(phrase: str) -> set[str]:
-    """The phrase with its last word as written and as each plausible singular, with and without spaces."""
-    *head, last = phrase.split() or [""]
-    singulars = {last}
-    if last.endswith("s") and not last.endswith("ss"):
-        singulars.add(last[:-1])
-    if last.endswith("es"):
-        singulars.add(last[:-2])
-    if last.endswith("sses"):  # "busses"
-        singulars.add(last[:-3])
-    if last.endswith("ies"):
-        singulars.add(last[:-3] + "y")
-    forms = {" ".join([*head, s]) for s in singulars if s}
-    return forms | {f.replace(" ", "") for f in forms}
-
-
-def _with_synonyms(forms: set[str]) -> set[str]:
-    out = set(forms)
-    for group in SYNONYMS:
-        if any(g in forms or g.replace(" ", "") in forms for g in group):
-            out |= {f for g in group for f in _forms(g)}
-    return out
-
-
-def resolve_target(name: str, classes: Sequence[str]) -> str:
-    """The class a prompt names: "buses" -> "Bus", "Traffic lights" -> "Traffic Light", "hydrants" -> "Hydrant"."""
-    asked, forms = _normalise(name), _forms(_normalise(name))
-    by_class = {c: _forms(_normalise(c)) for c in classes}
-    for matches in (lambda c: _normalise(c) == asked,  # as written, then singular/plural, then a synonym
-                    lambda c: bool(by_class[c] & forms),
-                    lambda c: bool(by_class[c] & _with_synonyms(forms))):
-        for c in classes:
-            if matches(c):
-                return c
-    spelled = {_normalise(c): c for c in classes}
-    close = [spelled[m] for m in difflib.get_close_matches(asked, spelled, n=3, cutoff=0.6)]
-    hint = f" (close: {', '.join(close)})" if close else ""
-    raise UnknownTargetError(f"unknown target {name!r}{hint}; the run's classes are: {', '.join(classes)}. "
-                      f"Pass one of them with --target")
-
-
-# ---------------------------------------------------------------- solving
-
-
-def solve(classifier: ImageClassifier, image: Image.Image | str | Path, target: str,
-          grid: str | tuple[int, int] = "auto", threshold: float | None = None) -> GridSolution:
-    """Which cells of a grid show `target`: each cell's probability against the run's (or a given) threshold.
-
-    Args:
-        grid: "auto" (3x3 or 4x4, detected), "RxC", or (rows, cols).
-        threshold: overrides the threshold the run tuned for the target class.
-    """
-    pil = _as_image(image)
-    name = resolve_target(target, classifier.classes)
-    rows, cols = parse_grid(grid) or detect_grid(pil)
-    if threshold is None:
-        threshold = float(classifier.thresholds.get(name, 0.5))
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"threshold {threshold}: expected a probability between 0 and 1")
-    boxes = cell_boxes(pil, rows, cols)
-    cells = [pil.crop(b) for b in boxes]
-    predictions = classifier.predict_images(cells, [f"r{i // cols + 1}c{i % cols + 1}" for i in range(len(cells))])
-    scores = [float(p.probabilities[name]) for p in predictions]
-    selected = [i for i, s in enumerate(scores) if s >= threshold]
-    return GridSolution(name, rows, cols, selected, [(i // cols + 1, i % cols + 1) for i in selected], scores,
-                        float(threshold), boxes)
-
-
-def annotate(image: Image.Image | str | Path, solution: GridSolution, out_path: str | Path) -> Path:
-    """Draw the chosen cells (green frame) and every cell's score on a copy of the grid; returns the file."""
-    out_path = Path(out_path)
-    if not isinstance(image, Image.Image) and Path(image).resolve() == out_path.resolve():
-        raise ConfigError(f"{out_path}: would overwrite the grid image; pass another --annotate path")
-    base = _as_image(image).convert("RGBA")
-    overlay = Image.new("RGBA", base.size, (0, 0, 0, 0))
-    draw = ImageDraw.Draw(overlay)
-    width = max(2, min(base.size) // 100)
-    font = ImageFont.load_default(size=max(10, min(base.size) // (6 * max(solution.rows, solution.cols))))
-    for i, (box, score) in enumerate(zip(solution.boxes, solution.scores)):
-        chosen = i in solution.selected
-        if chosen:
-            draw.rectangle(box, fill=(0, 200, 80, 70), outline=(0, 230, 90, 255), width=width)
-        text = f"{score:.2f}"
-        x, y = box[0] + width + 2, box[1] + width + 2
-        tb = draw.textbbox((x, y), text, font=font)
-        draw.rectangle((tb[0] - 2, tb[1] - 2, tb[2] + 2, tb[3] + 2), fill=(0, 0, 0, 160))
-        draw.text((x, y), text, font=font, fill=(0, 255, 100, 255) if chosen else (255, 255, 255, 255))
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fmt = None if out_path.suffix.lower() in Image.registered_extensions() else "PNG"  # no known suffix: PNG
-    Image.alpha_composite(base, overlay).convert("RGB").save(out_path, format=fmt)
-    return out_path
-
-
-def print_solution(solution: GridSolution, title: str, annotated: Path | None = None) -> None:
-    """The grid of scores as a table, chosen cells in green, then the cells to click."""
-    from rich.table import Table
-
-    from hardsight.console import console
-
-    table = Table(*(f"col {c + 1}" for c in range(solution.cols)), show_lines=True, title=title,
-                  caption=f"{solution.rows}x{solution.cols} grid, threshold {solution.threshold:.2f}")
-    for r in range(solution.rows):
-        cells = range(r * solution.cols, (r + 1) * solution.cols)
-        table.add_row(*(f"[bold green]{solution.scores[i]:.2f} ✓[/bold green]" if i in solution.selected
-                        else f"{solution.scores[i]:.2f}" for i in cells))
-    console.print(table)
-    picks = ", ".join(f"({r}, {c})" for r, c in solution.positions)
-    console.print(f"select (row, col): {picks}" if picks else "no cell passes the threshold: skip this grid")
-    if annotated:
-        console.print(f"annotated: {annotated}")

@@ -27,7 +27,7 @@ from typing import Any
 
 from hardsight.config import TrainConfig
 from hardsight.console import console
-from hardsight.data.image import ImageItem
+from hardsight.data.image.labels import ImageItem
 from hardsight.errors import ConfigError, RunError
 from hardsight.jobs.files import atomic_write
 from hardsight.jobs.manifest import refuse_other_settings
@@ -175,7 +175,7 @@ class StudyResult:
 
 def occlusion_study(cfg: StudyConfig, progress: bool | None = None) -> StudyResult:
     """Run (or finish) the study in `cfg.out`: one run per train condition, scored on every test condition."""
-    from hardsight.data.image_data import prepare_image_data, print_image_summary
+    from hardsight.data.image.prepare import prepare_image_data, print_image_summary
     from hardsight.faces.stage import FaceStage
 
     out = Path(cfg.out)
@@ -277,7 +277,7 @@ def _conditions(parts: dict[str, list[ImageItem]], cfg: StudyConfig) -> dict[str
 def _train(cfg: StudyConfig, cond: str, run_dir: Path, data, versions, stage, progress) -> dict[str, Any]:
     """Train (or finish training) the run of one condition; validation follows the training condition."""
     import hardsight
-    from hardsight.data.image_data import ImageData
+    from hardsight.data.image.prepare import ImageData
 
     info_file = run_dir.parent / f"{cond}.json"
     if (run_dir / "report.md").is_file() and info_file.is_file():
@@ -296,15 +296,15 @@ def _train(cfg: StudyConfig, cond: str, run_dir: Path, data, versions, stage, pr
 
 def _score(run_dir: Path, cond: str, tests: dict[str, list[ImageItem]], classes: list[str],
            info: dict[str, Any]) -> dict[str, StudyCell]:
-    from hardsight.evaluation import image_scores
-    from hardsight.predict_image import ImagePredictor
+    from hardsight.engine.evaluator import image_scores
+    from hardsight.engine.image_predictor import ImagePredictor
 
     predictor = ImagePredictor(run_dir)
     if predictor.classes != classes:
         raise RunError(f"{run_dir}: classes {predictor.classes} differ from the study's {classes}")
     import numpy as np
 
-    from hardsight.metrics import classification_metrics
+    from hardsight.engine.metrics import classification_metrics
 
     metrics, scored = {}, {}
     for t in ("clean", "occluded"):
@@ -374,7 +374,7 @@ def study_markdown(cfg: StudyConfig, cells: list[StudyCell]) -> str:
 def _plot(cells: list[StudyCell], out: Path) -> Path:
     import numpy as np
 
-    from hardsight.plots import save_figure, plt
+    from hardsight.engine.plots import save_figure, plt
 
     trains = list(dict.fromkeys(c.train for c in cells))
     by = {(c.train, c.test): c.accuracy for c in cells}
@@ -393,7 +393,7 @@ def _plot(cells: list[StudyCell], out: Path) -> Path:
 
 def _sample_figure(test: list[ImageItem], versions, out: Path, n: int = 6) -> None:
     """A few test faces as the networks see them, clean above occluded."""
-    from hardsight.plots import image_grid
+    from hardsight.engine.plots import image_grid
 
     if out.is_file() or not test:
         return

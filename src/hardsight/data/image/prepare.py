@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from hardsight.config import TrainConfig
 from hardsight.console import console
-from hardsight.data.image import ImageDataset, ImageItem, class_counts, load_image_dataset, stratified_split
-from hardsight.data.text import Skipped
-from hardsight.distributed import eval_sampler, world_size_of
+from hardsight.data.image.labels import ImageDataset, ImageItem, class_counts, load_image_dataset, stratified_split
+from hardsight.data.text.labels import Skipped
+from hardsight.engine.distributed import eval_sampler, world_size_of
 from hardsight.errors import DataError
 from hardsight.transforms import image_augmentation
 

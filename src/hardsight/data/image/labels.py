@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from hardsight.data.balance import copy_sources
-from hardsight.data.images import UnreadableImage, is_image, list_images, load_image, parallel_map, read_csv_text
-from hardsight.data.text import Skipped
+from hardsight.data.io import UnreadableImage, is_image, list_images, load_image, parallel_map, read_csv_text
+from hardsight.data.text.labels import Skipped
 from hardsight.errors import DataError
 
 if TYPE_CHECKING:  # torch loads on first decode, so listing files (`hardsight landmarks`) stays quick

@@ -1,0 +1,1 @@
+"""Text data: labels from file names or CSV (labels), the prepared split (prepare), batches (datamodule)."""
