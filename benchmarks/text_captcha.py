@@ -1,11 +1,12 @@
 """Text-CAPTCHA benchmark: hardsight's default reader vs ddddocr (zero-shot) on captcha_v2.
 
-Trains the default reader on `../shared/data/captcha_v2` with a seeded split (90% train of which a
-twentieth is validation, 10% test), then scores both readers on the same test images and times them.
+Trains the default reader (or each of `--models`, e.g. the classic notebook's networks beside the default) on
+`../shared/data/captcha_v2` with a seeded split (90% train of which a twentieth is validation, 10% test), each
+on the same split and budget, then scores every reader on the same test images and times them.
 ddddocr is zero-shot: its probabilities are restricted to the dataset's charset (`set_ranges`, then
 the arg-max over allowed characters and the blank) before CTC decoding.
 
-    python benchmarks/text_captcha.py [--data DIR] [--seed S] [--max-minutes M]
+    python benchmarks/text_captcha.py [--data DIR] [--seed S] [--max-minutes M] [--models crnn,crnn_notebook]
 """
 
 from __future__ import annotations
@@ -69,26 +70,40 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-minutes", type=float, default=None, help="optional cap; the target is <= 10 min measured")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-runs" / "text_captcha")
+    ap.add_argument("--models", default="crnn", help="comma-separated text models, each trained on the same split "
+                                                     "and budget, e.g. crnn,crnn_notebook,cnn_notebook")
     args = ap.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: dataset folder not found (expected ../shared/data/captcha_v2)")
 
     import hardsight
     from hardsight.engine.metrics import text_metrics
+    from hardsight.models import list_models
     from hardsight.runs.folder import next_free
 
-    out = next_free(args.out)
-    result = hardsight.train(hardsight.TrainConfig(task="text", data=str(args.data), out=str(out), seed=args.seed,
-                                                   split=(0.85, 0.05, 0.10), max_minutes=args.max_minutes))
+    unknown = sorted(set(models) - set(list_models("text")))
+    if unknown or not models:  # before any model spends its budget
+        raise SystemExit(f"--models {args.models!r}: unknown text model(s) {unknown}; known: {list_models('text')}")
+
+    base = next_free(args.out)
+    runs = {}
+    for model in models:  # the split is seeded, so every model trains and tests on the same files
+        runs[model] = hardsight.train(hardsight.TrainConfig(task="text", data=str(args.data), out=str(base / model),
+                                                            model=model, seed=args.seed, split=(0.85, 0.05, 0.10),
+                                                            max_minutes=args.max_minutes))
+    out = base / models[0]
     split = json.loads((out / "split.json").read_text())
     test = [args.data / f for f in split["test"]]
     labels = [f.stem for f in test]
     charset = json.loads((out / "labels.json").read_text())["charset"]
 
     rows = []
-    preds = [r.text for r in hardsight.Predictor(out).predict(test)]
-    m = text_metrics(preds, labels)
-    rows.append(("hardsight crnn (trained)", m, result.minutes, time_ours(out, test, 1, 100), time_ours(out, test, 64, 10)))
+    for model, result in runs.items():
+        run = base / model
+        preds = [r.text for r in hardsight.Predictor(run).predict(test)]
+        rows.append((f"hardsight {model} (trained)", text_metrics(preds, labels), result.minutes,
+                     time_ours(run, test, 1, 100), time_ours(run, test, 64, 10)))
 
     try:
         read = ddddocr_reader(charset)
@@ -103,13 +118,13 @@ def main() -> None:
         rows.append(("ddddocr 1.6 (zero-shot)", text_metrics(dd, labels), float("nan"), ms, float("nan")))
 
     print(f"\ncaptcha_v2: {len(test)} test images, seed {args.seed}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} CPUs; run folder {out}\n")
-    head = f"| {'reader':26} | exact match | char acc | CER    | train min | ms/img b1 | ms/img b64 |"
+          f"{os.cpu_count()} CPUs; run folders in {base}\n")
+    head = f"| {'reader':34} | exact match | char acc | CER    | train min | ms/img b1 | ms/img b64 |"
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     for name, m, minutes, b1, b64 in rows:
         fmt = lambda v, spec: "-" if v != v else format(v, spec)  # noqa: E731  (NaN -> "-")
-        print(f"| {name:26} | {m.exact_match:11.2%} | {m.char_accuracy:8.2%} | {m.cer:6.2%} | "
+        print(f"| {name:34} | {m.exact_match:11.2%} | {m.char_accuracy:8.2%} | {m.cer:6.2%} | "
               f"{fmt(minutes, '9.1f'):>9} | {fmt(b1, '9.2f'):>9} | {fmt(b64, '10.2f'):>10} |")
 
 

@@ -109,6 +109,15 @@ def test_other_careless_input_gets_one_line(tmp_path, trained_run, captchas):
     assert not (tmp_path / "r1").exists()
 
 
+def test_a_label_pattern_or_charset_that_leaves_nothing_is_refused_with_counts(tmp_path, captchas):
+    n = len(list(captchas.glob("*.png")))
+    result = run_cli("train", "text", captchas, "--out", tmp_path / "r", "--label-pattern", r"(.+)-\d+$", check=False)
+    assert result.returncode == 2 and f"matches none of its {n} images" in _said(result)
+    result = run_cli("train", "text", captchas, "--out", tmp_path / "r", "--charset", "ab", check=False)
+    assert result.returncode == 2 and "leaves out" in _said(result) and f"of its {n} labels" in _said(result)
+    assert not (tmp_path / "r").exists()
+
+
 def test_two_data_sets_named_alike_keep_their_own_figures(trained_run, captchas, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
 from hardsight.errors import ConfigError, RunError
 from hardsight.faces.study import (TEST_CONDITIONS, TRAIN_CONDITIONS, StudyConfig, _check_settings, _conditions,
-                             occlusion_study)
+                                   occlusion_study, relative_changes)
 from tests.faces.helpers import synthetic_faces
 from tests.test_cli_text import run_cli
 
@@ -33,15 +36,42 @@ def test_conditions_double_mix_and_half_occlude(faces, tmp_path):
     data = prepare_image_data(cfg.train_config(), preprocess=FaceStage.for_config(cfg.train_config()))
     assert all(it.landmarks is not None and it.landmarks.shape == (68, 2) for it in data.items["train"])
     v = _conditions(data.items, cfg)
-    train = data.items["train"]
-    assert len(v["train"]["mixed"]) == 2 * len(train) and len(v["train"]["mixed-unique"]) == len(train)
-    occluded = [not torch.equal(a.image, b.image) for a, b in zip(train, v["train"]["mixed-unique"])]
-    assert sum(occluded) == len(train) // 2
-    for cls in {it.labels[0] for it in train}:  # half of each class (odd counts round either way)
-        mine = [o for o, it in zip(occluded, train) if it.labels[0] == cls]
-        assert abs(2 * sum(mine) - len(mine)) <= 1
-    assert all(not torch.equal(a.image, b.image) for a, b in zip(train, v["train"]["occluded"]))
-    assert all(torch.equal(a.image, b.image) for a, b in zip(train, v["train"]["clean"]))
+    for part in ("train", "test"):  # mixed-unique trains the study's fourth model and is its mixed test set
+        items = data.items[part]
+        assert len(v[part]["mixed"]) == 2 * len(items) and len(v[part]["mixed-unique"]) == len(items)
+        occluded = [not torch.equal(a.image, b.image) for a, b in zip(items, v[part]["mixed-unique"])]
+        assert sum(occluded) == len(items) // 2
+        for cls in {it.labels[0] for it in items}:  # half of each class (odd counts round either way)
+            mine = [o for o, it in zip(occluded, items) if it.labels[0] == cls]
+            assert abs(2 * sum(mine) - len(mine)) <= 1
+        assert all(not torch.equal(a.image, b.image) for a, b in zip(items, v[part]["occluded"]))
+        assert all(torch.equal(a.image, b.image) for a, b in zip(items, v[part]["clean"]))
+
+
+def test_relative_changes_against_clean_test_and_against_the_models_own_test():
+    """The study's tables compare each model with its own test (occluded-trained with occluded test, ...);
+    hardsight's first tables compared with clean test: both are given."""
+    table = {("clean", "clean"): 0.80, ("clean", "occluded"): 0.40, ("clean", "mixed-unique"): 0.60,
+             ("occluded", "clean"): 0.30, ("occluded", "occluded"): 0.60, ("occluded", "mixed-unique"): 0.45,
+             ("mixed-unique", "clean"): 0.50, ("mixed-unique", "occluded"): 0.50, ("mixed-unique", "mixed-unique"): 0.40}
+    changes = relative_changes(table)
+    assert changes[("clean", "occluded")] == pytest.approx((-0.5, -0.5))  # clean is its own test
+    assert changes[("occluded", "clean")] == pytest.approx((0.0, -0.5))
+    assert changes[("occluded", "mixed-unique")] == pytest.approx((0.5, -0.25))
+    assert changes[("mixed-unique", "clean")] == pytest.approx((0.0, 0.25))
+    assert changes[("mixed-unique", "mixed-unique")] == pytest.approx((-0.2, 0.0))
+    mixed = relative_changes({("mixed", "clean"): 0.5, ("mixed", "mixed"): 0.45, ("mixed", "mixed-unique"): 0.4})
+    assert mixed[("mixed", "clean")] == pytest.approx((0.0, 0.25))  # the mixed model's own: the study's mixed test
+    assert math.isnan(relative_changes({("occluded", "occluded"): 0.6})[("occluded", "occluded")][0])  # no clean
+    assert relative_changes({("occluded", "clean"): 0.5, ("occluded", "occluded"): 0.0}) == {
+        ("occluded", "clean"): (0.0, 0.0), ("occluded", "occluded"): (-1.0, 0.0)}  # no change against nothing
+
+
+def test_a_study_scores_the_best_and_last_checkpoints_only(faces, tmp_path):
+    root, lmk = faces
+    assert _config(root, lmk, tmp_path / "s", checkpoints=("best", "last")).checkpoints == ("best", "last")
+    with pytest.raises(ConfigError, match=r"checkpoints \['epoch-3'\]: choose from \['best', 'last'\]"):
+        _config(root, lmk, tmp_path / "s", checkpoints=("epoch-3",))
 
 
 def test_tiny_study_end_to_end_then_resumes_without_training(faces, tmp_path):
@@ -50,13 +80,27 @@ def test_tiny_study_end_to_end_then_resumes_without_training(faces, tmp_path):
     result = occlusion_study(_config(root, lmk, out), progress=False)
     assert result.trained == list(TRAIN_CONDITIONS) and result.reused == []
     rows = list(csv.DictReader((out / "study.csv").open()))
-    assert [(r["train"], r["test"]) for r in rows] == [(a, b) for a in TRAIN_CONDITIONS for b in TEST_CONDITIONS]
-    assert {"train", "test", "accuracy", "macro_f1", "accuracy_change", "f1_happy", "f1_neutral", "f1_surprise"} <= set(rows[0])
+    assert [(r["train"], r["test"], r["checkpoint"]) for r in rows] == [
+        (a, b, "best") for a in TRAIN_CONDITIONS for b in TEST_CONDITIONS]
+    assert {"accuracy", "macro_f1", "accuracy_vs_clean", "accuracy_vs_own", "checkpoint_epoch", "val_loss",
+            "val_accuracy", "best_val_loss", "f1_happy", "f1_neutral", "f1_surprise"} <= set(rows[0])
     clean, mixed = result.cell("clean", "clean"), result.cell("clean", "mixed")
-    assert mixed.images == 2 * clean.images and clean.accuracy_change == 0.0
+    assert mixed.images == 2 * clean.images and clean.accuracy_vs_clean == 0.0
     occ = result.cell("clean", "occluded")
-    assert occ.accuracy_change == pytest.approx((occ.accuracy - clean.accuracy) / clean.accuracy if clean.accuracy else 0)
+    assert occ.accuracy_vs_clean == pytest.approx((occ.accuracy - clean.accuracy) / clean.accuracy if clean.accuracy else 0)
+    epoch = next(csv.DictReader((out / "runs" / "clean" / "metrics.csv").open()))  # one epoch: best and last alike
+    assert (clean.checkpoint_epoch, clean.val_loss, clean.val_accuracy) == (
+        1, pytest.approx(float(epoch["val/loss"]), abs=1e-4), pytest.approx(float(epoch["val/accuracy"]), abs=1e-4))
     split = json.loads((out / "split.json").read_text())
+    # the study's mixed test set: every test face once, a half of each class occluded
+    mixed_unique = json.loads((out / "mixed-unique.json").read_text())["test"]
+    test_faces = [item[0] for item in split["test"]]
+    assert sorted(mixed_unique["occluded"] + mixed_unique["clean"]) == sorted(test_faces)
+    assert result.cell("clean", "mixed-unique").images == len(test_faces) == clean.images
+    expression = {r["file"]: r["expression"] for r in csv.DictReader((root / "labels.csv").open())}
+    for cls in set(expression.values()):
+        mine = [f for f in test_faces if expression[Path(f).name] == cls]
+        assert abs(2 * len(set(mine) & set(mixed_unique["occluded"])) - len(mine)) <= 1
     performers = {s: {p.split("/")[-1][:3] for item in split[s] for p in item} for s in ("train", "val", "test")}
     assert not performers["train"] & performers["test"] and not performers["train"] & performers["val"]
     md = (out / "study.md").read_text()
@@ -68,7 +112,18 @@ def test_tiny_study_end_to_end_then_resumes_without_training(faces, tmp_path):
     again = json.loads(run_cli("study", "occlusion", root, "--out", out, "--label-col", "expression",
                                "--group-col", "performer", "--landmarks", lmk, "--image-size", "32", "--epochs", "1",
                                "--batch-size", "8", "--split", "0.5,0.25,0.25", "--json").stdout)
-    assert again["trained"] == [] and again["reused"] == list(TRAIN_CONDITIONS) and len(again["cells"]) == 12
+    assert again["trained"] == [] and again["reused"] == list(TRAIN_CONDITIONS) and len(again["cells"]) == 16
+    last_ckpts = {c: (out / "runs" / c / "checkpoints" / "last.ckpt").stat().st_mtime_ns for c in TRAIN_CONDITIONS}
+    both = json.loads(run_cli("study", "occlusion", root, "--out", out, "--label-col", "expression",
+                              "--group-col", "performer", "--landmarks", lmk, "--image-size", "32", "--epochs", "1",
+                              "--batch-size", "8", "--split", "0.5,0.25,0.25", "--checkpoints", "best,last",
+                              "--json").stdout)
+    assert both["trained"] == [] and both["reused"] == list(TRAIN_CONDITIONS)  # last is scored, nothing retrained
+    assert last_ckpts == {c: (out / "runs" / c / "checkpoints" / "last.ckpt").stat().st_mtime_ns for c in TRAIN_CONDITIONS}
+    rows = list(csv.DictReader((out / "study.csv").open()))
+    assert [(r["train"], r["checkpoint"], r["test"]) for r in rows] == [
+        (a, k, b) for a in TRAIN_CONDITIONS for k in ("best", "last") for b in TEST_CONDITIONS]
+    assert len(both["cells"]) == 32 and "| clean | last |" in (out / "study.md").read_text()
     with pytest.raises(RunError, match="other settings"):
         occlusion_study(_config(root, lmk, out, seed=1), progress=False)
 

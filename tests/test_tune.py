@@ -194,24 +194,6 @@ def test_new_text_settings_train(captchas, tmp_path):
     assert hp["optimizer"] == "sgd" and hp["model_args"]["rnn_hidden"] == 32
 
 
-def test_checkpoints_without_the_new_settings_still_load(tiles, tmp_path):
-    """Runs trained before optimizer/loss/model_args existed: AdamW, cross-entropy, the original network."""
-    from hardsight import train
-    from hardsight.tasks import ImageClassifier
-    from hardsight.tasks.base import make_optimizers
-
-    result = train(TrainConfig(task="image", model="compact", data=str(tiles), out=str(tmp_path / "run"), epochs=1, image_size=16,
-                               batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)
-    ckpt = torch.load(result.run.checkpoint("best"), map_location="cpu", weights_only=False)
-    for key in ("optimizer", "loss", "model_args"):
-        del ckpt["hyper_parameters"][key]
-    torch.save(ckpt, tmp_path / "old.ckpt")
-    module = ImageClassifier.load_from_checkpoint(tmp_path / "old.ckpt", map_location="cpu")
-    module.hparams.schedule = "plateau"  # one-cycle needs a trainer; the optimiser is what is checked here
-    assert isinstance(make_optimizers(module, module.parameters())["optimizer"], torch.optim.AdamW)
-    assert module.loss(torch.randn(4, 3), torch.eye(3)[[0, 1, 2, 0]]).ndim == 0
-
-
 def test_focal_loss_with_gamma_zero_is_cross_entropy():
     import torch.nn.functional as F
 
@@ -234,3 +216,35 @@ def test_bad_settings_are_config_errors(tiles):
         build_image_model("compact", 3, model_args={"widht": 3})
     with pytest.raises(ConfigError, match="activation"):
         build_image_model("compact", 3, model_args={"activation": "swish"})
+
+
+def test_grid_sampler_tries_each_combination_of_the_space_once(tiles, tmp_path):
+    space = tmp_path / "grid.yaml"
+    space.write_text(yaml.safe_dump({"optimizer": {"choices": ["adamw", "sgd"]},
+                                     "lr": {"low": 1.0e-3, "high": 2.0e-3, "step": 1.0e-3}, "model_args.filters": 8}))
+    out = tmp_path / "grid"
+    args = ("tune", "image", tiles, "--out", out, "--space", space, "--epochs", 1, "--split", "0.6,0.2,0.2",
+            "--set", "image_size=16", "--set", "batch_size=8", "--pruner", "none")
+    result = run_cli(*args, "--sampler", "grid", "--trials", 10)  # more wanted than the grid holds: 4 run
+    rows = _rows(out)
+    assert sorted((r["optimizer"], float(r["lr"])) for r in rows) == [
+        ("adamw", 1e-3), ("adamw", 2e-3), ("sgd", 1e-3), ("sgd", 2e-3)]
+    assert {r["state"] for r in rows} == {"COMPLETE"} and result.stderr.count("] trial ") == 4
+    assert "4 trials (grid sampler)" in (out / "report.md").read_text() and (out / "best.yaml").is_file()
+    again = run_cli(*args, "--sampler", "grid", "--trials", 10)
+    assert "4 of 4 trials finished" in again.stderr and len(_rows(out)) == 4
+    other = run_cli(*args, check=False)  # the default sampler, TPE, on the grid's study
+    assert other.returncode == 2 and "sampler was 'grid', now 'tpe'" in other.stderr
+
+
+def test_a_grid_over_a_range_without_a_step_is_a_clear_error(tiles, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("lr: {low: 1.0e-4, high: 1.0e-2, log: true}\noptimizer: {choices: [adamw, sgd]}\n")
+    result = run_cli("tune", "image", tiles, "--out", tmp_path / "t", "--space", space, "--sampler", "grid",
+                     check=False)
+    assert result.returncode == 2 and "lr: a grid search needs listed values" in result.stderr
+    assert not (tmp_path / "t").exists()
+    space.write_text("model_args.blocks: {low: 1, high: 3}\n")  # integer ends step by 1
+    assert SearchSpace.load(space).grid() == {"model_args.blocks": [1, 2, 3]}
+    with pytest.raises(ConfigError, match="choose from"):
+        tune(TrainConfig(task="image", data=str(tiles)), tmp_path / "t", space, sampler="random")

@@ -27,6 +27,7 @@ class InputSpec:
     mean: tuple[float, ...] = (0.5,)
     std: tuple[float, ...] = (0.5,)
     width_multiple: int = 4  # padded width is a multiple of the model's horizontal stride
+    crop: tuple[int, int, int, int] | None = None  # (x, y, w, h) cut from the original image before resizing
 
 
 FACE_MARGIN = 0.0  # face crops: added beyond the landmarks' box on each side, as a fraction of its longer side; 0 is
@@ -34,11 +35,20 @@ FACE_MARGIN = 0.0  # face crops: added beyond the landmarks' box on each side, a
 # compact CNN the two are within run-to-run noise
 # what a resumed run takes from the command that resumes it (this session's budget, hardware and logs); every
 # other setting comes from the run's config.yaml
+SCHEDULE_SETTINGS = ("schedule", "warmup_steps", "plateau_factor", "plateau_patience", "min_lr", "monitor")
 SIZE_SETTING = {"text": "height", "image": "image_size"}  # the setting that fixes each task's input size
 SESSION_SETTINGS = ("epochs", "max_minutes", "accelerator", "devices", "num_nodes", "strategy", "precision", "logger")
 # settings that mean something for one task only, with what the other does instead; set elsewhere they are an error
+# the image augmentation settings beyond `augment` (TrainConfig documents each): valid range and what it holds
+AUGMENT_RANGES = {"vflip": (0, 1, "a probability"), "rotate": (0, 180, "degrees either way"),
+                  "shear": (0, 45, "degrees either way"), "zoom_out": (0, 0.9, "the most an image shrinks"),
+                  "fill": (0, 1, "0 is black, 1 white"), "brightness": (0, 1, "the factor's spread around 1"),
+                  "contrast": (0, 1, "the factor's spread around 1")}
 ONE_TASK_SETTINGS = {
     "loss": ("image", "text readers train on CTC or per-position cross-entropy"),
+    **{name: ("image", "text readers take `augment` alone") for name in AUGMENT_RANGES},
+    "normalize": ("image", "text readers normalise with fixed statistics"),
+    "crop": ("text", "image runs resize the whole tile (faces: --faces crops to the landmarks)"),
     **{name: ("image", "text readers train from scratch")
        for name in ("pretrained", "weights", "freeze_epochs", "trainable_layers", "layer_decay")},
 }
@@ -66,6 +76,11 @@ FINE_TUNE = {**IMAGE_COMMON, "model": PRETRAINED_MODEL, "pretrained": True, "ima
 
 # `hardsight tune TASK`'s model when none is named: the one its default search space (tune_spaces/) is written for
 SEARCH_MODEL = {"text": "crnn", "image": "compact"}
+
+
+def schedule_defaults() -> dict[str, Any]:
+    """TrainConfig's defaults of the LR-schedule settings."""
+    return {f.name: f.default for f in fields(TrainConfig) if f.name in SCHEDULE_SETTINGS}
 
 
 def task_defaults(task: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -110,6 +125,8 @@ class TrainConfig:
     height: int = 32
     width: int | None = None  # inferred from the data: widest image (crnn) or median width (cnn)
     channels: int = 1
+    crop: tuple[int, int, int, int] | None = None  # text: (x, y, w, h) pixels of the original image kept, before
+    # resizing to `height` (e.g. a fixed box around the text); None keeps the whole image
     # optimisation
     epochs: int = 100
     max_minutes: float | None = None
@@ -117,6 +134,13 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float | None = None
     schedule: Literal["onecycle", "plateau"] = "onecycle"
+    warmup_steps: int = 150  # onecycle: optimiser steps from a 25th of the peak LR up to it, however long the run
+    plateau_factor: float = 0.5  # plateau: the LR is multiplied by this when the monitored score stops improving
+    plateau_patience: int = 5  # ... for this many epochs
+    min_lr: float = 0.0  # plateau: never below this
+    monitor: Literal["objective", "val_loss", "accuracy"] = "objective"  # what picks the best checkpoint, stops early
+    # and drives the plateau schedule: the task's error (CER, 1 - macro-F1), the validation loss, or its accuracy
+    # (exact match, top-1)
     optimizer: Literal["adamw", "adam", "sgd", "rmsprop"] = "adamw"  # sgd: momentum 0.9, Nesterov
     patience: int = 25  # early stopping, in epochs without a better validation score
     augment: float | None = None  # augmentation strength; 0 turns it off
@@ -135,6 +159,18 @@ class TrainConfig:
     loss: Literal["ce", "focal"] = "ce"  # focal: cross-entropy scaled by (1 - p)^2, for hard or rare classes
     mixup: float = 0.0  # MixUp/CutMix Beta alpha; 0 turns it off
     min_scale: float | None = None  # RandomResizedCrop's smallest crop
+    # augmentation beyond `augment` (image task); left at these defaults, `augment`'s recipe is exactly as it was.
+    # Set, each replaces the part of that recipe doing the same (rotate: its turns of up to 10 * augment degrees on
+    # 30% of images; brightness, contrast: its 0.3 * augment jitter) or adds what it lacks (vflip, shear,
+    # zoom_out); with augment 0 they apply alone
+    vflip: float = 0.0  # chance an image is turned upside down
+    rotate: float | None = None  # every image turned by up to this many degrees either way (the study's: 36)
+    shear: float = 0.0  # every image skewed sideways by up to this many degrees either way
+    zoom_out: float = 0.0  # every image shrunk by up to this fraction (0.3: 30% smaller) on a canvas of `fill`
+    fill: float = 0.0  # what rotate, shear and zoom_out uncover: 0 black to 1 white
+    brightness: float | None = None  # brightness times a factor in [1 - brightness, 1 + brightness]
+    contrast: float | None = None  # contrast times a factor in [1 - contrast, 1 + contrast]
+    normalize: Literal["backbone", "data"] = "backbone"  # input mean/std: the backbone's, or the training split's
     pretrained: bool | None = None  # start from pretrained weights, found offline first (models/weights.py)
     weights: str | None = None  # where from: a state dict file, an image run folder, a weights package, or "hub"
     freeze: bool = False  # older runs' switch: the same as trainable_layers 1
@@ -168,11 +204,13 @@ class TrainConfig:
                 object.__setattr__(self, name, value)
         if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
             raise ConfigError(f"split must be three fractions summing to 1 (train, val, test), got {self.split}")
-        for name in ("epochs", "batch_size", "height", "width", "patience", "beam_width"):
+        for name in ("epochs", "batch_size", "height", "width", "patience", "beam_width", "plateau_patience"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.channels not in (1, 3):
             raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
+        if self.crop is not None:
+            object.__setattr__(self, "crop", _crop_box(self.crop))
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise ConfigError(f"max_minutes must be positive, got {self.max_minutes}")
         if self.model_args is None:
@@ -184,6 +222,9 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")
+        if not 0 < self.plateau_factor < 1 or self.min_lr < 0 or self.warmup_steps < 0:
+            raise ConfigError(f"plateau_factor must be in (0, 1), min_lr and warmup_steps at least 0 (got "
+                              f"{self.plateau_factor}, {self.min_lr}, {self.warmup_steps})")
         self._check_finetuning()
         self._check_hardware()
         if not -0.2 <= self.face_margin <= 1:
@@ -191,6 +232,10 @@ class TrainConfig:
                               f"got {self.face_margin}")
         if not 0 <= self.occlusion_prob <= 1:
             raise ConfigError(f"occlusion_prob must be in [0, 1], got {self.occlusion_prob}")
+        for name, (low, high, what) in AUGMENT_RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                raise ConfigError(f"{name} must be in [{low}, {high}] ({what}), got {value}")
         if self.occlusion_prob > 0 or self.occluder:
             from hardsight.faces.occluders import get_occluder
 
@@ -234,12 +279,17 @@ class TrainConfig:
             raise ConfigError("the LR finder (--lr auto) runs in one process: find the rate with `hardsight lr-find`, "
                               "then train on several devices with --lr RATE")
 
+    def schedule_settings(self) -> dict[str, Any]:
+        """What a task's LightningModule needs to build its LR schedule (saved in its hparams)."""
+        return {name: getattr(self, name) for name in SCHEDULE_SETTINGS}
+
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["split"] = list(self.split)
+        d["crop"] = list(self.crop) if self.crop else None
         return d
 
     @classmethod
@@ -254,6 +304,18 @@ class TrainConfig:
             return cls(**values)
         except TypeError as e:
             raise ConfigError(f"{source}: {e}") from None
+
+
+def _crop_box(value: Any) -> tuple[int, int, int, int]:
+    """`crop` as a tuple (x, y, w, h) of whole pixels, however it was given (a YAML list, a tuple)."""
+    try:
+        box = tuple(value)
+    except TypeError:
+        box = ()
+    if len(box) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in box) \
+            or min(box[:2]) < 0 or min(box[2:]) < 1:
+        raise ConfigError(f"crop must be four whole numbers x,y,w,h (x, y >= 0; w, h >= 1), got {value!r}")
+    return box  # type: ignore[return-value]
 
 
 @functools.cache
@@ -288,7 +350,7 @@ def _coerce(f: dataclasses.Field, value: Any, source: str) -> Any:
     if origin is Literal and all(isinstance(a, str) for a in args):
         return str(value)  # YAML reads `precision: 32` as a number
     try:
-        if origin is tuple:
+        if origin is tuple and float in args:
             return tuple(float(v) for v in value)
         if hint is float:
             return float(value)

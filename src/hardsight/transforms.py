@@ -11,6 +11,19 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
 from hardsight.config import InputSpec
+from hardsight.data.io import UnreadableImage
+
+
+class SmallerThanCrop(UnreadableImage):
+    """An image that does not hold the reader's crop box: skipped and reported like an unreadable file."""
+
+
+def check_crop(width: int, height: int, crop: tuple[int, int, int, int] | None) -> None:
+    """SmallerThanCrop unless a `width` x `height` image holds the box (x, y, w, h)."""
+    if crop is not None and (crop[0] + crop[2] > width or crop[1] + crop[3] > height):
+        x, y, w, h = crop
+        raise SmallerThanCrop(f"{width}x{height} pixels is smaller than the crop box {x},{y},{w},{h} "
+                              f"(needs at least {x + w}x{y + h})")
 
 
 def text_input_width(spec: InputSpec, width: int, height: int) -> int:
@@ -23,7 +36,12 @@ def text_input_width(spec: InputSpec, width: int, height: int) -> int:
 
 
 def text_preprocess(image: Image.Image, spec: InputSpec) -> torch.Tensor:
-    """PIL image -> uint8 tensor (C, H, W) at the model's height; the cached form of a sample."""
+    """PIL image -> uint8 tensor (C, H, W) at the model's height, cut to `spec.crop` first; the cached form of a
+    sample. An image smaller than the crop box is SmallerThanCrop."""
+    if spec.crop is not None:
+        check_crop(image.width, image.height, spec.crop)
+        x, y, w, h = spec.crop
+        image = image.crop((x, y, x + w, y + h))
     mode = "L" if spec.channels == 1 else "RGB"
     if image.mode != mode:
         image = image.convert(mode)
@@ -53,12 +71,25 @@ def text_augmentation(strength: float) -> v2.Transform | None:
     ])
 
 
-def image_augmentation(size: int, strength: float, min_scale: float = 0.35) -> v2.Transform:
-    """Crops down to `min_scale` of the tile, flips, small rotations, colour jitter; float output in [0, 1]."""
+def image_augmentation(size: int, strength: float, min_scale: float = 0.35, *, vflip: float = 0.0,
+                       rotate: float | None = None, shear: float = 0.0, zoom_out: float = 0.0, fill: float = 0.0,
+                       brightness: float | None = None, contrast: float | None = None) -> v2.Transform:
+    """Crops down to `min_scale` of the tile, flips, small rotations, colour jitter, all scaled by `strength`;
+    float output in [0, 1]. The other settings (TrainConfig's) replace the part of that recipe doing the same
+    or add to it; their defaults leave it as it is."""
     s = max(strength, 0.0)
-    ops: list[v2.Transform] = [v2.ToDtype(torch.float32, scale=True)]
+    ops: list[v2.Transform] = []
     if s > 0:
-        ops = [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True), v2.RandomHorizontalFlip(),
-               v2.RandomApply([v2.RandomRotation(10 * s)], p=0.3),
-               v2.ColorJitter(0.3 * s, 0.3 * s, 0.3 * s)] + ops  # hue jitter would triple the cost
+        ops += [v2.RandomResizedCrop(size, scale=(min_scale, 1.0), antialias=True), v2.RandomHorizontalFlip()]
+    if vflip:
+        ops.append(v2.RandomVerticalFlip(vflip))
+    if rotate is None and s > 0:
+        ops.append(v2.RandomApply([v2.RandomRotation(10 * s)], p=0.3))
+    jitter = (0.3 * s if brightness is None else brightness, 0.3 * s if contrast is None else contrast, 0.3 * s)
+    if any(jitter):
+        ops.append(v2.ColorJitter(*jitter))  # hue jitter would triple the cost
+    ops.append(v2.ToDtype(torch.float32, scale=True))
+    if rotate or shear or zoom_out:  # one resampling, after the jitter: what it uncovers is exactly `fill`
+        ops.append(v2.RandomAffine(rotate or 0.0, scale=(1 - zoom_out, 1.0), shear=(-shear, shear) if shear else None,
+                                   interpolation=v2.InterpolationMode.BILINEAR, fill=fill))
     return v2.Compose(ops)

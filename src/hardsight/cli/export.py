@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 
 from hardsight.cli import app
+from hardsight.cli.options import CheckpointOption
 from hardsight.console import console
 
 
 @app.command()
 def export(
     run: Annotated[Path, typer.Argument(help="Run folder.")],
-    checkpoint: Annotated[str, typer.Option(help="best or last.")] = "best",
+    checkpoint: CheckpointOption = "best",
     samples: Annotated[int, typer.Option(help="Images of the run's split compared between PyTorch and ONNX.")] = 32,
     tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Bake the horizontal-flip average into the graph "
                                                            "(image runs; predict then needs no --tta).")] = False,
@@ -34,5 +35,4 @@ def export(
                   f"difference {result.max_prob_diff:.1e}" + ("; the graph averages each image with its "
                                                                "horizontal flip" if tta else ""))
     if result.exporter != "dynamo":
-        console.print(f"written by the {result.exporter} exporter: torch.export could not write this model "
-                      f"({result.exporter_note})")
+        console.print(f"written by the {result.exporter} exporter, not torch.export: {result.exporter_note}")

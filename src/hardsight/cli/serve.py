@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hardsight.cli import app
+from hardsight.cli.options import CheckpointOption, EngineOption, TtaOption
 
 
 @app.command()
@@ -15,10 +16,10 @@ def serve(
     runs: Annotated[list[Path], typer.Argument(help="Run folders to load; each is served under its folder name.")],
     host: Annotated[str, typer.Option(help="Interface to listen on (beyond loopback: see --api-key).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
+    checkpoint: CheckpointOption = "best",
+    engine: EngineOption = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads per model (default: all cores but one).")] = None,
-    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Average each image with its horizontal flip "
-                                                           "(image models).")] = False,
+    tta: TtaOption = False,
     max_upload_mb: Annotated[float, typer.Option(help="Largest request body accepted, in MB.")] = 10.0,
     max_pixels: Annotated[int, typer.Option(help="Largest image, in pixels (decompression-bomb guard).")] = 16_000_000,
     max_batch: Annotated[int, typer.Option(help="Most images in one request.")] = 64,
@@ -37,7 +38,8 @@ def serve(
     from hardsight.serve.settings import LOOPBACK_HOSTS
 
     hosts = (*LOOPBACK_HOSTS, *(h.strip() for given in allowed_hosts or [] for h in given.split(",") if h.strip()))
-    run_server(ServeSettings(runs=tuple(runs), engine=engine, threads=threads, tta=tta, max_upload_mb=max_upload_mb,
-                             max_pixels=max_pixels, max_batch=max_batch, api_key=api_key, allowed_hosts=hosts,
+    run_server(ServeSettings(runs=tuple(runs), checkpoint=checkpoint, engine=engine, threads=threads, tta=tta,
+                             max_upload_mb=max_upload_mb, max_pixels=max_pixels, max_batch=max_batch,
+                             api_key=api_key, allowed_hosts=hosts,
                              header_timeout_s=header_timeout_s, keep_alive_s=keep_alive_s),
                host, port, access_log=access_log)

@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from hardsight.cli import app
+from hardsight.cli.options import CheckpointOption, EngineOption, ThreadsOption, TtaOption
 
 
 @app.command()
@@ -19,9 +20,10 @@ def solve(
     grid: Annotated[str, typer.Option(help="auto (tells 3x3 from 4x4), or ROWSxCOLS like 3x3.")] = "auto",
     threshold: Annotated[Optional[float], typer.Option(help="Probability a cell needs (default: the run's).")] = None,
     annotate: Annotated[Optional[Path], typer.Option(help="Write the grid with chosen cells marked.")] = None,
-    engine: Annotated[str, typer.Option(help="onnx, torch, or auto (ONNX Runtime if RUN/model.onnx is current).")] = "auto",
-    threads: Annotated[Optional[int], typer.Option(help="CPU threads for the model (default: all cores).")] = None,
-    tta: Annotated[bool, typer.Option("--tta/--no-tta", help="Average each cell with its horizontal flip.")] = False,
+    checkpoint: CheckpointOption = "best",
+    engine: EngineOption = "auto",
+    threads: ThreadsOption = None,
+    tta: TtaOption = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: target, selected, positions, scores.")] = False,
 ) -> None:
     """Which cells of a grid CAPTCHA show the target."""
@@ -29,7 +31,7 @@ def solve(
     from hardsight.grid import annotate as draw_solution, print_solution, solve as solve_grid
     from hardsight.engine.predictor import Predictor
 
-    classifier = Predictor(run, engine=engine, threads=threads, tta=tta)
+    classifier = Predictor(run, engine=engine, threads=threads, tta=tta, checkpoint=checkpoint)
     if not hasattr(classifier, "classes"):  # a reader: solving needs class probabilities
         raise RunError(f"{run} is a {classifier.task} reader; solve needs an image classifier run "
                        "(hardsight train image)")

@@ -10,7 +10,7 @@ import typer
 
 from hardsight.cli.options import split_fractions
 from hardsight.config import read_settings
-from hardsight.faces.study import TRAIN_CONDITIONS
+from hardsight.faces.study import CHECKPOINTS, TRAIN_CONDITIONS
 
 app = typer.Typer(no_args_is_help=True, help="Robustness studies: train conditions x test conditions.")
 
@@ -37,12 +37,16 @@ def occlusion(
     seed: Annotated[int, typer.Option(help="Seed for the split, the runs and random patches.")] = 0,
     area: Annotated[float, typer.Option(help="random-patch: fraction of the face box it covers.")] = 0.2,
     conditions: Annotated[str, typer.Option(help="Train conditions, comma-separated.")] = ",".join(TRAIN_CONDITIONS),
+    checkpoints: Annotated[str, typer.Option(help=(
+        f"Checkpoints of each run to score, comma-separated: {', '.join(CHECKPOINTS)} (best validation, last epoch); "
+        "a rerun scores one added here without training again."))] = "best",
     config: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help=(
         "YAML of training settings for every condition (optimizer, augment, model_args, precision, ...; e.g. a tune "
         "search's best.yaml); flags override it, and data, split, seed and face settings stay the study's."))] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with every cell.")] = False,
 ) -> None:
-    """Train on clean / occluded / mixed / mixed-unique faces, test each on clean / occluded / mixed ones."""
+    """Train on clean / occluded / mixed / mixed-unique faces, test each on clean / occluded / mixed-unique (each
+    face once, half occluded) / mixed (both versions of each face) ones."""
     from hardsight.console import console
     from hardsight.faces.study import StudyConfig, occlusion_study, print_study
 
@@ -57,9 +61,13 @@ def occlusion(
     cfg = StudyConfig(str(data), str(out), occluder, area=area, label_col=label_col, group_col=group_col,
                       landmarks=str(landmarks) if landmarks else None, face_detector=face_detector,
                       split=split_fractions(split), seed=seed, settings=settings,
-                      conditions=tuple(c.strip() for c in conditions.split(",") if c.strip()), **options)
+                      conditions=_names(conditions), checkpoints=_names(checkpoints), **options)
     result = occlusion_study(cfg)
     if as_json:
         typer.echo(json.dumps(result.to_json()))
     else:
         print_study(result)
+
+
+def _names(listed: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in listed.split(",") if c.strip())

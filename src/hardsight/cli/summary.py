@@ -28,6 +28,10 @@ def print_train_result(result) -> None:
         console.print(text_metrics_table(result.test, title))
     elif result.test is not None:
         print_image_metrics(result.test, title)
+    if result.steps and not result.converged:
+        console.print(f"[yellow]not converged: the time budget stopped training after {result.steps:,} of the "
+                      f"{result.planned_steps:,} planned steps; more --max-minutes (or fewer --epochs) lets the "
+                      "schedule finish[/yellow]")
 
 
 def print_image_evaluation(ev, title: str) -> None:

@@ -18,6 +18,8 @@ Epochs = Annotated[Optional[int], typer.Option(help="Most epochs; early stopping
 MaxMinutes = Annotated[Optional[float], typer.Option(help="Wall-clock budget; the run folder is complete anyway.")]
 Seed = Annotated[Optional[int], typer.Option(help="Seed for split, init and augmentation.")]
 Resume = Annotated[bool, typer.Option(help="Continue the run in --out from its last checkpoint.")]
+SaveEveryEpoch = Annotated[bool, typer.Option(help="Keep a checkpoint of every epoch (checkpoints/epoch-NNN.ckpt: "
+                                                   "--checkpoint epoch-N, evaluate --every-epoch).")]
 Split = Annotated[Optional[str], typer.Option(help="train,val,test fractions (default 0.8,0.1,0.1).")]
 Augment = Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")]
 ConfigFile = Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="YAML of settings; flags override it.")]
@@ -31,6 +33,16 @@ Precision = Annotated[Optional[str], typer.Option(help="32 (default), bf16-mixed
 Logger = Annotated[Optional[str], typer.Option(help="csv (metrics.csv), or tensorboard (also RUN/tensorboard/).")]
 # what `hardsight tune` searches
 Optimizer = Annotated[Optional[str], typer.Option(help="adamw (default), adam, sgd (Nesterov, momentum 0.9) or rmsprop.")]
+# the LR schedule and stopping, the same for every task
+Schedule = Annotated[Optional[str], typer.Option(help="onecycle (default: warm-up, then cosine, in optimiser steps) "
+                                                     "or plateau (the LR cut when --monitor stops improving).")]
+WarmupSteps = Annotated[Optional[int], typer.Option(help="onecycle: optimiser steps of LR warm-up (default 150).")]
+PlateauFactor = Annotated[Optional[float], typer.Option(help="plateau: multiply the LR by this (default 0.5).")]
+PlateauPatience = Annotated[Optional[int], typer.Option(help="plateau: epochs without improvement first (default 5).")]
+MinLr = Annotated[Optional[float], typer.Option(help="plateau: the lowest LR (default 0).")]
+Monitor = Annotated[Optional[str], typer.Option(help="What picks the best checkpoint, stops early and drives plateau: "
+                                                    "objective (default: CER or 1 - macro-F1), val_loss or accuracy.")]
+Patience = Annotated[Optional[int], typer.Option(help="Early stopping: epochs without a better --monitor (default 25).")]
 ModelArgs = Annotated[Optional[list[str]], typer.Option("--model-arg", help="Model option KEY=VALUE, repeatable (compact: "
                       "activation, blocks, filters, convs_per_block, dense_layers, dense_units, dropout).")]
 
@@ -48,12 +60,23 @@ def key_values(pairs: list[str] | None, option: str) -> dict:
     return out
 
 
+def crop_box(value: str | None) -> tuple[int, ...] | None:
+    """`--crop 25,0,125,50` -> (x, y, w, h) (None when not given); TrainConfig checks the numbers."""
+    if value is None:
+        return None
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"--crop {value!r}: expected four whole numbers x,y,w,h like 25,0,125,50") from None
+
+
 @app.command()
 def text(
     data: Annotated[Path, typer.Argument(help="Folder of images named by their text, or a CSV (file,label).")],
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/text/<model>-N).")] = None,
     model: Annotated[Optional[str], typer.Option(help="crnn (default; CTC, any length), crnn_large, or cnn (one softmax "
-                                                      "per position).")] = None,
+                                                      "per position); crnn_notebook and cnn_notebook: the classic "
+                                                      "notebook's two networks.")] = None,
     label_pattern: Annotated[Optional[str], typer.Option(help=r"Regex on the file stem, e.g. '(.+)-\d+$'.")] = None,
     lowercase: Annotated[bool, typer.Option(help="Fold labels to lower case.")] = False,
     charset: Annotated[Optional[str], typer.Option(help="Allowed characters (default: inferred from labels).")] = None,
@@ -61,13 +84,23 @@ def text(
     max_minutes: MaxMinutes = None,
     seed: Seed = None,
     resume: Resume = False,
+    save_every_epoch: SaveEveryEpoch = False,
     val_dir: Annotated[Optional[Path], typer.Option(help="Use this folder as the validation set.")] = None,
     test_dir: Annotated[Optional[Path], typer.Option(help="Use this folder as the test set.")] = None,
     split: Split = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
-    schedule: Annotated[Optional[str], typer.Option(help="onecycle or plateau.")] = None,
+    schedule: Schedule = None,
+    warmup_steps: WarmupSteps = None,
+    plateau_factor: PlateauFactor = None,
+    plateau_patience: PlateauPatience = None,
+    min_lr: MinLr = None,
+    monitor: Monitor = None,
+    patience: Patience = None,
     height: Annotated[Optional[int], typer.Option(help="Input height in pixels (multiple of 16 for crnn).")] = None,
+    crop: Annotated[Optional[str], typer.Option(metavar="x,y,w,h", help="Keep only this box of every image (pixels "
+                                                "of the original) before resizing, in training and whenever the run "
+                                                "reads; smaller images are skipped.")] = None,
     beam_width: Annotated[Optional[int], typer.Option(help="CTC beam width (1 = greedy).")] = None,
     augment: Augment = None,
     optimizer: Optimizer = None,
@@ -82,8 +115,8 @@ def text(
 ) -> None:
     """Train a text-CAPTCHA reader."""
     given = settings_given(locals())
-    _train(_config("text", {**given, "split": split_fractions(split), "model_args": key_values(model_arg, "--model-arg")},
-                   config), resume)
+    _train(_config("text", {**given, "split": split_fractions(split), "crop": crop_box(crop),
+                            "model_args": key_values(model_arg, "--model-arg")}, config), resume)
 
 
 @app.command()
@@ -127,8 +160,22 @@ def image(
     label_smoothing: Annotated[Optional[float], typer.Option(help="Cross-entropy label smoothing.")] = None,
     mixup: Annotated[Optional[float], typer.Option(help="MixUp/CutMix Beta alpha (0 = off).")] = None,
     augment: Augment = None,
+    vflip: Annotated[Optional[float], typer.Option(help="Chance an image is turned upside down.")] = None,
+    rotate: Annotated[Optional[float], typer.Option(help="Turn every image by up to this many degrees either way, "
+                                                        "instead of --augment's turns (0: none).")] = None,
+    shear: Annotated[Optional[float], typer.Option(help="Skew every image sideways by up to this many degrees.")] = None,
+    zoom_out: Annotated[Optional[float], typer.Option(help="Shrink every image by up to this fraction (0.3: 30% "
+                                                          "smaller) on a canvas of --fill.")] = None,
+    fill: Annotated[Optional[float], typer.Option(help="What --rotate, --shear and --zoom-out uncover: 0 black "
+                                                      "(default) to 1 white.")] = None,
+    brightness: Annotated[Optional[float], typer.Option(help="Brightness factor in [1-B, 1+B], instead of "
+                                                            "--augment's.")] = None,
+    contrast: Annotated[Optional[float], typer.Option(help="Contrast factor in [1-C, 1+C], instead of "
+                                                          "--augment's.")] = None,
+    normalize: Annotated[Optional[str], typer.Option(help="Input mean/std: backbone (default; the pretrained "
+                                                         "weights') or data (the training split's).")] = None,
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
-    save_every_epoch: Annotated[bool, typer.Option(help="Keep a checkpoint of every epoch.")] = False,
+    save_every_epoch: SaveEveryEpoch = False,
     faces: Annotated[bool, typer.Option(help="Face stage: 68 landmarks, then a crop with the eyes level.")] = False,
     landmarks: Annotated[Optional[Path], typer.Option(help="Folder of <stem>_lnd.npy (hardsight landmarks; "
                                                            "AffectNet annotations/); others are detected.")] = None,
@@ -137,6 +184,13 @@ def image(
                                                              "on each side (default 0: brows to chin, jaw to jaw).")] = None,
     occluder: Annotated[Optional[str], typer.Option(help="vr-headset, lower-face, eyes-bar or random-patch.")] = None,
     occlusion_prob: Annotated[Optional[float], typer.Option(help="Chance a training face is occluded (online).")] = None,
+    schedule: Schedule = None,
+    warmup_steps: WarmupSteps = None,
+    plateau_factor: PlateauFactor = None,
+    plateau_patience: PlateauPatience = None,
+    min_lr: MinLr = None,
+    monitor: Monitor = None,
+    patience: Patience = None,
     optimizer: Optimizer = None,
     loss: Annotated[Optional[str], typer.Option(help="ce (default), or focal (down-weights easy examples).")] = None,
     model_arg: ModelArgs = None,

@@ -29,17 +29,19 @@ def tune(
     split: Annotated[Optional[str], typer.Option(help="train,val,test fractions, the same for every trial.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the split, every trial and the sampler.")] = 0,
     pruner: Annotated[str, typer.Option(help="median, asha (successive halving) or none.")] = "median",
+    sampler: Annotated[str, typer.Option(help="tpe (Optuna's Bayesian sampler), or grid: every combination of the "
+                                              "space's choices and stepped ranges, once.")] = "tpe",
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="Any other training setting, KEY=VALUE.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show each trial's training output.")] = False,
 ) -> None:
-    """Search training settings with Optuna (TPE, pruning); report and best config in --out."""
+    """Search training settings with Optuna (TPE or a grid, pruning); report and best config in --out."""
     from hardsight.config import SEARCH_MODEL, TrainConfig
     from hardsight.engine.tuner import tune as run_tune
 
     flags = {"model": model or SEARCH_MODEL.get(task), "epochs": epochs, "max_minutes": trial_minutes, "split": split_fractions(split), "seed": seed}
     base = TrainConfig.from_dict({"task": task, "data": str(data), **{k: v for k, v in flags.items() if v is not None},
                                   **key_values(settings, "--set")}, source="hardsight tune")
-    result = run_tune(base, out, space, trials, max_minutes, pruner, verbose=verbose)
+    result = run_tune(base, out, space, trials, max_minutes, pruner, verbose=verbose, sampler=sampler)
     console.print(f"{result.complete} complete, {result.pruned} pruned, {result.failed} failed; report: {result.report}")
     if result.best_run:
         console.print(f"best: {result.best_value:.4f} in [bold]{result.best_run}[/bold] (config: {out / 'best.yaml'})")

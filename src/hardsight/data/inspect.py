@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardsight.config import TrainConfig, load_config
 from hardsight.engine import plots
 from hardsight.data.io import UnreadableImage, load_image, parallel_map, read_size
 from hardsight.data.text.labels import Skipped, TextLabelling, read_text_labels
@@ -141,8 +142,9 @@ def looks_like_image_classes(data: Path) -> bool:
 
 
 def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label_col: str = "label",
-                          per_class: int = 6) -> ImageInspection:
-    """Class counts, imbalance, sizes, duplicates (identical pictures) and a sample row per class."""
+                          per_class: int = 6, augment: Path | None = None) -> ImageInspection:
+    """Class counts, imbalance, sizes, duplicates (identical pictures) and a sample row per class; with `augment`
+    (a YAML file of training settings), what training on them feeds the model (augmented_samples)."""
     from hardsight.data.image.labels import class_counts, load_image_dataset
 
     data = Path(data)
@@ -169,7 +171,37 @@ def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label
     ins.plots = [plots.bar_chart(counts, out / "class_counts.png", "images per class", "class"),
                  plots.image_grid(thumbs, titles, out / "samples_per_class.png", cols=per_class,
                                   title="samples per class")]
+    if augment is not None:
+        cfg = load_config(augment, {"task": "image", "data": str(data), "label_col": label_col})
+        ins.plots.append(augmented_samples(cfg, out / "augmented_samples.png"))
     return ins
+
+
+def augmented_samples(cfg: TrainConfig, out: Path, images: int = 4, draws: int = 8) -> Path:
+    """A row per training image of `cfg` (one per class, up to `images`): the image as cached, then `draws`
+    samples of it from the dataset training itself draws from, so what is shown is what the model sees."""
+    import torch
+
+    from hardsight.data.image.prepare import ImageDataModule, prepare_image_data
+    from hardsight.faces.stage import face_preprocess
+
+    data = prepare_image_data(cfg, preprocess=face_preprocess(cfg))
+    train = ImageDataModule(data, cfg).dataset("train", train=True)
+    first: dict[str, int] = {}  # each class's first training image
+    for i, it in enumerate(train.items):
+        for label in it.labels:
+            first.setdefault(label, i)
+    picks = list(dict.fromkeys(first[c] for c in data.classes if c in first))[:images]
+    torch.manual_seed(cfg.seed)
+    thumbs, titles = [], []
+    for i in picks:
+        thumbs.append(train.items[i].image.permute(1, 2, 0).numpy())
+        titles.append(", ".join(train.items[i].labels))
+        for _ in range(draws):
+            thumbs.append((train[i][0] * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy())
+            titles.append("")
+    return plots.image_grid(thumbs, titles, out, cols=draws + 1,
+                            title=f"training augmentation: each image as cached, then {draws} draws")
 
 
 def print_image_inspection(ins: ImageInspection) -> None:

@@ -54,34 +54,24 @@ class LastCheckpoint(ModelCheckpoint):
         return "LastCheckpoint"  # apart from --save-every-epoch's ModelCheckpoint, which has the same settings
 
 
+class EpochCheckpoint(ModelCheckpoint):
+    """--save-every-epoch: `epoch-NNN.ckpt` after every epoch, numbered from 1 as metrics.csv counts epochs (Lightning
+    counts from 0), which `--checkpoint epoch-N` and `evaluate --every-epoch` read (RunFolder.epoch_checkpoint)."""
+
+    def __init__(self, dirpath: Path):
+        super().__init__(dirpath=dirpath, filename="epoch-{epoch:03d}", auto_insert_metric_name=False, monitor=None,
+                         save_top_k=-1, every_n_epochs=1, enable_version_counter=False)
+
+    def format_checkpoint_name(self, metrics: dict, filename: str | None = None, ver: int | None = None,
+                               prefix: str | None = None) -> str:
+        return super().format_checkpoint_name({**metrics, "epoch": metrics["epoch"] + 1}, filename, ver, prefix)
+
+
 class SessionTimer(Timer):
     """Lightning's Timer, but `--max-minutes` budgets this session: a resumed run gets its full budget again."""
 
-    _rank0_used: float | None = None  # under DDP: rank 0's share, so every rank anneals the LR alike
-
     def load_state_dict(self, state_dict: dict) -> None:
-        pass
-
-    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
-        super().on_train_start(trainer, module)
-        self._rank0_used = 0.0 if trainer.world_size > 1 else None
-
-    def _check_time_remaining(self, trainer: L.Trainer) -> None:
-        """Lightning broadcasts rank 0's stop decision each step; under DDP broadcast rank 0's share of the budget
-        instead (clocks differ a little; LRs must not) and derive the stop from it: one broadcast, not two."""
-        if self._rank0_used is None:
-            return super()._check_time_remaining(trainer)
-        self._rank0_used = float(trainer.strategy.broadcast(self._own_fraction()))
-        trainer.should_stop = trainer.should_stop or self._rank0_used >= 1.0
-
-    def fraction_used(self) -> float:
-        """Share of the budget spent this session (0 without a budget); under DDP rank 0's, as of the last step."""
-        if not self._duration:
-            return 0.0
-        return self._own_fraction() if self._rank0_used is None else self._rank0_used
-
-    def _own_fraction(self) -> float:
-        return min(1.0, self.time_elapsed("train") / self._duration)
+        pass  # the checkpoint's elapsed time is the earlier sessions': this one starts with its whole budget
 
     @property
     def ran_out(self) -> bool:
@@ -102,3 +92,43 @@ class SaveOnInterrupt(Callback):
     def on_exception(self, trainer: L.Trainer, module: L.LightningModule, exception: BaseException) -> None:
         trainer.save_checkpoint(self.path)
         console.print(f"[yellow]stopped; state saved to {self.path} (continue with --resume)[/yellow]")
+
+
+class BudgetPlanner(Callback):
+    """Under `--max-minutes`, after the first epoch: how many optimiser steps the budget fits at the speed measured
+    (training and validation), said at the start; when fewer than planned, the one-cycle schedule is planned for
+    those, so it anneals before time runs out instead of being cut off at its peak. The schedule stays counted in
+    steps: a slower machine gets fewer steps, never a compressed warm-up."""
+
+    def __init__(self, timer: SessionTimer, margin: float = 0.95):
+        self.timer, self.margin = timer, margin
+        self.planned: int | None = None  # steps the schedule is planned for, after this session's planning
+        self._start_step = 0
+
+    def on_train_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._start_step = trainer.global_step
+        self.planned = int(trainer.estimated_stepping_batches)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if self._planned_once:
+            return
+        self._planned_once = True
+        remaining, used = self.timer.time_remaining(), self.timer.time_elapsed("train")
+        steps = trainer.global_step - self._start_step
+        if remaining is None or steps == 0 or used <= 0:
+            return
+        fits = trainer.strategy.broadcast(trainer.global_step + int(self.margin * remaining / (used / steps)))
+        ms = used / steps * 1000
+        if fits >= self.planned:
+            console.print(f"budget: {ms:.0f} ms a step; the time budget fits the {self.planned:,} planned steps")
+            return
+        scheduler = next((c.scheduler for c in trainer.lr_scheduler_configs if hasattr(c.scheduler, "total_steps")),
+                         None)
+        console.print(f"[yellow]budget: {ms:.0f} ms a step; the time budget fits about {fits:,} of the "
+                      f"{self.planned:,} planned steps" + ("; the LR schedule now ends there" if scheduler else "")
+                      + "[/yellow]")
+        self.planned = fits
+        if scheduler is not None:
+            scheduler.total_steps = max(fits, trainer.global_step + 1)
+
+    _planned_once = False

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from hardsight.data.text.prepare import TextData, labelling_of
 from hardsight.data.text.datamodule import TextSample, load_samples
 from hardsight.engine.metrics import ClassificationMetrics, TextMetrics, text_metrics
 from hardsight.engine.predictor import Predictor, read_tensors
+from hardsight.errors import RunError
 from hardsight.runs.folder import RunFolder
 from hardsight.tasks import load_module, task_of
 
@@ -30,44 +32,111 @@ class TextEvaluation:
     confidences: list[float]
     skipped: Skipped
     figure: Path | None
+    weights: Path | None = None  # the checkpoint (or model.onnx) that was scored
 
     def to_json(self) -> dict[str, Any]:
         return {**self.metrics.to_json(), "skipped": self.skipped.total,
-                "figure": str(self.figure) if self.figure else None}
+                "figure": str(self.figure) if self.figure else None,
+                "weights": str(self.weights) if self.weights else None}
 
 
 def evaluate(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
-             threads: int | None = None, tta: bool = False) -> TextEvaluation | ImageEvaluation:
+             threads: int | None = None, tta: bool = False,
+             checkpoint: str = "best") -> TextEvaluation | ImageEvaluation:
     """Score a run on a labelled folder or CSV, read with the labelling settings saved in the run.
 
     Args:
         engine: "onnx", "torch" or "auto" (ONNX Runtime when RUN/model.onnx is current), as in Predictor.
         tta: horizontal-flip test-time augmentation (image runs; a reader refuses it).
+        checkpoint: best, last, epoch-N or a .ckpt path (RunFolder.checkpoint).
     """
+    return _evaluate_checkpoints(run, data, [checkpoint], batch_size, engine, threads, tta)[0]
+
+
+def _evaluate_checkpoints(run: str | Path, data: str | Path, checkpoints: Sequence[str], batch_size: int,
+                          engine: str, threads: int | None, tta: bool) -> list:
     folder = RunFolder.open(run)
-    return task_of(folder.load_config().task, folder.path).evaluate(run, data, batch_size, engine, threads, tta)
+    return task_of(folder.load_config().task, folder.path).evaluate(run, data, batch_size, engine, threads, tta,
+                                                                    checkpoints)
+
+
+SELECTION_WARNING = ("test-set selection analysis: choosing an epoch by these numbers leaks test information; "
+                     "report the best-validation checkpoint")
+
+
+@dataclass(frozen=True)
+class EpochScores:
+    """`evaluate --every-epoch`: each checkpoint --save-every-epoch kept, scored on one labelled set."""
+
+    rows: list[dict[str, float]]  # {"epoch": N, then each metric's `scores()`}, in epoch order
+    table: Path  # every_epoch.csv
+    figure: Path
+
+
+def evaluate_every_epoch(run: str | Path, data: str | Path, batch_size: int = 64, threads: int | None = None,
+                         tta: bool = False) -> EpochScores:
+    """How the score on `data` moved epoch by epoch (PyTorch on each epoch-NNN.ckpt; the images are read once).
+
+    A picture of training, not a way to choose the model: picking an epoch by its test score tunes on the test
+    set (SELECTION_WARNING)."""
+    folder = RunFolder.open(run)
+    epochs = [epoch for epoch, _ in folder.epoch_checkpoints()]
+    if not epochs:
+        raise RunError(f"{folder.path}: no per-epoch checkpoints (checkpoints/epoch-NNN.ckpt); "
+                       "train with --save-every-epoch to keep one per epoch")
+    evaluations = _evaluate_checkpoints(folder.path, data, [f"epoch-{e}" for e in epochs], batch_size, "torch",
+                                        threads, tta)
+    rows = [{"epoch": e, **{k: round(v, 6) for k, v in ev.metrics.scores().items()}}
+            for e, ev in zip(epochs, evaluations)]
+    out = evaluation_folder(folder, Path(data))
+    out.mkdir(parents=True, exist_ok=True)
+    table = out / "every_epoch.csv"
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    figure = plots.scores_per_epoch(rows, out / "every_epoch.png", f"{Path(data).name} per epoch (test-set "
+                                                                   "selection analysis)")
+    return EpochScores(rows, table, figure)
+
+
+def evaluation_folder(run: RunFolder, data: Path, checkpoint: str = "best") -> Path:
+    """RUN/evaluations/<data>/, and a subfolder per checkpoint other than best: scoring another checkpoint never
+    overwrites the best one's figures."""
+    folder = run.path / "evaluations" / _safe_name(data)
+    return folder if checkpoint == "best" else folder / _file_name(run.checkpoint(checkpoint).stem)
 
 
 def evaluate_text(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
-                  threads: int | None = None, tta: bool = False) -> TextEvaluation:
-    """`evaluate` for a text run: exact match, character accuracy and CER, and a figure of sample reads."""
-    predictor = Predictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta)
-    cfg, labels = predictor.config, predictor.run.load_labels()
-    files, skipped = read_text_labels(Path(data), labelling_of(cfg))
-    files = filter_charset(files, labels["charset"], skipped)
-    samples, sk = load_samples(files, predictor.reader.spec, workers=8, progress="reading images")
-    skipped.merge(sk)
-    out_dir = predictor.run.path / "evaluations" / _safe_name(Path(data))
-    return _score(predictor.reader, samples, skipped, out_dir / "samples.png", batch_size)
+                  threads: int | None = None, tta: bool = False,
+                  checkpoints: Sequence[str] = ("best",)) -> list[TextEvaluation]:
+    """`evaluate` for a text run, once per checkpoint on images read once: exact match, character accuracy and CER,
+    and a figure of sample reads."""
+    evaluations: list[TextEvaluation] = []
+    samples = skipped = None
+    for checkpoint in checkpoints:
+        predictor = Predictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta,
+                              checkpoint=checkpoint)
+        if samples is None:
+            cfg, labels = predictor.config, predictor.run.load_labels()
+            files, skipped = read_text_labels(Path(data), labelling_of(cfg))
+            files = filter_charset(files, labels["charset"], skipped)
+            samples, sk = load_samples(files, predictor.reader.spec, workers=8, progress="reading images")
+            skipped.merge(sk)
+        figure = evaluation_folder(predictor.run, Path(data), checkpoint) / "samples.png"
+        evaluations.append(_score(predictor.reader, samples, skipped, figure, batch_size, predictor.weights))
+    return evaluations
 
 
-def _score(module, samples: list[TextSample], skipped: Skipped, figure: Path, batch_size: int = 64) -> TextEvaluation:
+def _score(module, samples: list[TextSample], skipped: Skipped, figure: Path, batch_size: int = 64,
+           weights: Path | None = None) -> TextEvaluation:
     read = read_tensors(module, [s.image for s in samples], batch_size)
     preds = [t for t, _ in read]
     refs = [s.label for s in samples]
     metrics = text_metrics(preds, refs)
     fig = sample_figure(samples, preds, figure) if samples else None
-    return TextEvaluation(metrics, [str(s.path) for s in samples], refs, preds, [c for _, c in read], skipped, fig)
+    return TextEvaluation(metrics, [str(s.path) for s in samples], refs, preds, [c for _, c in read], skipped, fig,
+                          weights)
 
 
 def sample_figure(samples: list[TextSample], predictions: list[str], out: Path, n: int = 16) -> Path:
@@ -90,9 +159,13 @@ def _safe_name(path: Path) -> str:
     """The data set's name plus a hash of its full path: two sets named alike never share a figures folder."""
     import hashlib
 
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in (path.stem if path.is_file() else path.name))
+    name = _file_name(path.stem if path.is_file() else path.name)
     digest = hashlib.sha1(os.fsencode(path.resolve())).hexdigest()[:8]
     return f"{name or 'data'}-{digest}"
+
+
+def _file_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
 def finish_text_run(run: RunFolder, data: TextData, minutes: float, stopped_by: str, epochs: int) -> TextMetrics:
@@ -154,10 +227,12 @@ class ImageEvaluation:
     unknown_classes: dict[str, int]
     figure: Path | None
     tta: bool = False  # scored with flip TTA (asked for, or baked into the model.onnx used)
+    weights: Path | None = None  # the checkpoint (or model.onnx) that was scored
 
     def to_json(self) -> dict[str, Any]:
         return {**self.metrics.to_json(), "skipped": self.skipped.total, "unknown_classes": self.unknown_classes,
-                "figure": str(self.figure) if self.figure else None, "tta": "hflip" if self.tta else "none"}
+                "figure": str(self.figure) if self.figure else None, "tta": "hflip" if self.tta else "none",
+                "weights": str(self.weights) if self.weights else None}
 
 
 def image_scores(predictor, items, multi_label: bool, thresholds: list[float] | None):
@@ -170,22 +245,30 @@ def image_scores(predictor, items, multi_label: bool, thresholds: list[float] | 
 
 
 def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engine: str = "auto",
-                   threads: int | None = None, tta: bool = False) -> ImageEvaluation:
-    """Score an image run on class folders or a CSV; classes the model does not know are reported."""
+                   threads: int | None = None, tta: bool = False,
+                   checkpoints: Sequence[str] = ("best",)) -> list[ImageEvaluation]:
+    """Score an image run on class folders or a CSV, once per checkpoint on images read once (a face run finds
+    each face once); classes the model does not know are reported."""
     from hardsight.data.image.labels import load_image_dataset
     from hardsight.engine.image_predictor import ImagePredictor
 
-    predictor = ImagePredictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta)
-    cfg = predictor.config
-    ds = load_image_dataset(Path(data), predictor.size, cfg.label_col, cfg.group_col, classes=predictor.classes,
-                            workers=8, preprocess=predictor.preprocess)
-    m, _, _ = image_scores(predictor, ds.items, predictor.multi_label,
-                            [predictor.thresholds[c] for c in predictor.classes])
-    fig = None
-    if m.confusion:
-        fig = plots.confusion_matrix(m.confusion, predictor.classes,
-                                     predictor.run.path / "evaluations" / _safe_name(Path(data)) / "confusion.png")
-    return ImageEvaluation(m, ds.skipped, ds.unknown_classes, fig, predictor.tta)
+    evaluations: list[ImageEvaluation] = []
+    ds = None
+    for checkpoint in checkpoints:
+        predictor = ImagePredictor(run, batch_size=batch_size, engine=engine, threads=threads, tta=tta,
+                                   checkpoint=checkpoint)
+        if ds is None:
+            cfg = predictor.config
+            ds = load_image_dataset(Path(data), predictor.size, cfg.label_col, cfg.group_col,
+                                    classes=predictor.classes, workers=8, preprocess=predictor.preprocess)
+        m, _, _ = image_scores(predictor, ds.items, predictor.multi_label,
+                               [predictor.thresholds[c] for c in predictor.classes])
+        fig = None
+        if m.confusion:
+            fig = plots.confusion_matrix(m.confusion, predictor.classes,
+                                         evaluation_folder(predictor.run, Path(data), checkpoint) / "confusion.png")
+        evaluations.append(ImageEvaluation(m, ds.skipped, ds.unknown_classes, fig, predictor.tta, predictor.weights))
+    return evaluations
 
 
 def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epochs: int):

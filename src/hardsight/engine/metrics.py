@@ -24,6 +24,10 @@ class TextMetrics:
         d["confusions"] = [{"true": t, "predicted": p, "count": c} for t, p, c in self.confusions]
         return d
 
+    def scores(self) -> dict[str, float]:
+        """The headline numbers, one column each where several evaluations are compared (`evaluate --every-epoch`)."""
+        return {"exact_match": self.exact_match, "char_accuracy": self.char_accuracy, "cer": self.cer}
+
 
 def text_metrics(predictions: list[str], references: list[str], top_confusions: int = 10) -> TextMetrics:
     if len(predictions) != len(references):
@@ -60,6 +64,12 @@ class ClassificationMetrics:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def scores(self) -> dict[str, float]:
+        """The headline numbers, one column each where several evaluations are compared (`evaluate --every-epoch`)."""
+        extra = {} if self.mean_average_precision is None else {"mean_average_precision": self.mean_average_precision}
+        return {"accuracy": self.accuracy, "balanced_accuracy": self.balanced_accuracy, "macro_f1": self.macro_f1,
+                **extra}
 
 
 def classification_metrics(labels: list[list[int]], probs, classes: list[str], multi_label: bool = False,

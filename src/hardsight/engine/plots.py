@@ -48,6 +48,21 @@ def training_curves(metrics_csv: Path, out: Path) -> Path | None:
     return save_figure(fig, out)
 
 
+def scores_per_epoch(rows: list[dict[str, float]], out: Path, title: str) -> Path:
+    """One line per score (every key of a row but `epoch`) against the epoch it was scored at."""
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name in (k for k in rows[0] if k != "epoch"):
+        ax.plot(epochs, [r[name] for r in rows], marker="o", label=name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="epoch", title=title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return save_figure(fig, out)
+
+
 def image_grid(images: list[np.ndarray], titles: list[str], out: Path, colors: list[str] | None = None,
                cols: int = 4, title: str | None = None) -> Path:
     """Images (H, W) or (H, W, 3) uint8 with a caption each."""

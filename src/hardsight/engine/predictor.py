@@ -62,6 +62,7 @@ class Predictor:
         engine: "onnx" (ONNX Runtime on RUN/model.onnx), "torch" (the checkpoint), or "auto": ONNX Runtime
             when model.onnx was exported from the checkpoint in use, PyTorch otherwise.
         threads: CPU threads for the model (default: all cores); images are decoded on a thread pool.
+        checkpoint: best, last, epoch-N or a .ckpt path (RunFolder.checkpoint).
         tta: flip test-time augmentation, for image runs only; a reader refuses it.
     """
 
@@ -78,11 +79,18 @@ class Predictor:
         self.run = RunFolder.open(run)
         self.config = self.run.load_config()
         self.batch_size = batch_size
+        self.checkpoint = checkpoint
 
     @property
     def engine(self) -> str:
         """The engine in use after `auto` was resolved: "onnx" or "torch"."""
         raise NotImplementedError
+
+    @property
+    def weights(self) -> Path:
+        """The file the model was read from: RUN/model.onnx (exported from the checkpoint asked for, unless
+        --engine onnx forced an older one), or that checkpoint."""
+        return self.run.onnx if self.engine == "onnx" else self.run.checkpoint(self.checkpoint)
 
     @property
     def task(self) -> str:

@@ -173,6 +173,8 @@ def onnx_is_current(run: RunFolder, checkpoint: str = "best") -> tuple[bool, str
     try:
         ckpt = run.checkpoint(checkpoint)
     except RunError:
+        if checkpoint != "best":  # one asked for by name must exist; by default a run may hold model.onnx alone
+            raise
         return True, "no checkpoint to compare with"
     import onnx
 
@@ -181,8 +183,8 @@ def onnx_is_current(run: RunFolder, checkpoint: str = "best") -> tuple[bool, str
     except Exception as e:  # protobuf DecodeError and friends: a truncated or foreign file
         return False, f"{run.onnx} cannot be read ({type(e).__name__}); export again with `hardsight export {run.path}`"
     if meta.get(META_PREFIX + "checkpoint_sha256") != file_sha256(ckpt):
-        return False, (f"{run.onnx} was exported from another checkpoint than {ckpt} "
-                       f"(export again with `hardsight export {run.path}`)")
+        again = f"hardsight export {run.path}" + (f" --checkpoint {checkpoint}" if checkpoint != "best" else "")
+        return False, f"{run.onnx} was exported from another checkpoint than {ckpt} (export again with `{again}`)"
     return True, "exported from the current checkpoint"
 
 

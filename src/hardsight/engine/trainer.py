@@ -17,7 +17,8 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
 
 from hardsight.engine import distributed
-from hardsight.engine.callbacks import EpochMetricsCSV, LastCheckpoint, SaveOnInterrupt, SessionTimer
+from hardsight.engine.callbacks import (BudgetPlanner, EpochCheckpoint, EpochMetricsCSV, LastCheckpoint,
+                                        SaveOnInterrupt, SessionTimer)
 from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
 from hardsight.data.io import refuse_out_inside
@@ -29,7 +30,6 @@ from hardsight.engine.metrics import ClassificationMetrics, TextMetrics
 from hardsight.runs.folder import RunFolder, refusing_pickled_code
 from hardsight.tasks import task_of
 
-MONITOR = "val/objective"  # lower is better: CER (text) or 1 - macro-F1 (image), ties broken by the loss
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,16 @@ class TrainResult:
     run: RunFolder
     test: TextMetrics | ClassificationMetrics | None  # None on ranks other than 0, and without a test split
     minutes: float
-    stopped_by: str  # "early stopping", "time budget" or "max epochs"
+    stopped_by: str  # "early stopping", "time budget" or "max epochs", and for a budget: the steps it allowed
     epochs: int
     skipped: Skipped
+    steps: int = 0  # optimiser steps done (all sessions)
+    planned_steps: int = 0  # what the schedule was planned for (after the time budget's planning)
+
+    @property
+    def converged(self) -> bool:
+        """Early stopping ended it, or the whole planned schedule ran: not cut off by the budget mid-schedule."""
+        return self.stopped_by == "early stopping" or self.steps >= 0.95 * self.planned_steps
 
 
 def quiet_lightning() -> None:
@@ -97,17 +104,18 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
         cfg = cfg.replace(out=str(run.path))
 
     show_bar = sys.stderr.isatty() if progress is None else progress
-    early = EarlyStopping(MONITOR, patience=cfg.patience, mode="min")
+    monitor, mode = module.monitored(cfg.monitor)
+    early = EarlyStopping(monitor, patience=cfg.patience, mode=mode)
     timer = SessionTimer(duration=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None, interval="step")
+    planner = BudgetPlanner(timer)
     callbacks = [
-        ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=MONITOR, mode="min",
+        ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor, mode=mode,
                         enable_version_counter=False), LastCheckpoint(run.checkpoints),
-        SaveOnInterrupt(run.interrupted), early, timer, EpochMetricsCSV(run.metrics, echo=not show_bar),
+        SaveOnInterrupt(run.interrupted), early, timer, EpochMetricsCSV(run.metrics, echo=not show_bar), planner,
     ] + ([RichProgressBar(leave=False)] if show_bar else [])
     callbacks += finetuning_callbacks(cfg, module) + list(extra_callbacks or [])
     if cfg.save_every_epoch:
-        callbacks.append(ModelCheckpoint(dirpath=run.checkpoints, filename="epoch-{epoch:03d}", save_top_k=-1,
-                                         every_n_epochs=1, enable_version_counter=False))
+        callbacks.append(EpochCheckpoint(run.checkpoints))
     trainer = L.Trainer(max_epochs=cfg.epochs, accelerator=cfg.accelerator, devices=cfg.devices,
                         num_nodes=cfg.num_nodes, strategy=cfg.strategy, precision=cfg.precision, logger=make_logger(cfg, run),
                         callbacks=callbacks, enable_progress_bar=show_bar, enable_model_summary=False,
@@ -134,18 +142,21 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             # --resume reads RUN/checkpoints/last.ckpt: user input too, so weights_only
             trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt), "weights_only": True} if ckpt else {}))
     minutes = (time.monotonic() - start) / 60
+    steps, planned = trainer.global_step, planner.planned or trainer.global_step
     if timer.ran_out:  # (Ctrl-C never gets here: interrupt_as_keyboard_interrupt raises it)
-        stopped = "time budget"
+        stopped = f"time budget, after {steps:,} of {planned:,} planned steps"
     elif early.stopped_epoch > 0:
         stopped = "early stopping"
     else:
         stopped = "max epochs"
 
+    done = dict(minutes=minutes, stopped_by=stopped, epochs=trainer.current_epoch, skipped=data.skipped, steps=steps,
+                planned_steps=planned)
     if not trainer.is_global_zero:  # rank 0 scores the test split and writes the report
-        return TrainResult(run, None, minutes, stopped, trainer.current_epoch, data.skipped)
+        return TrainResult(run, None, **done)
     test = task_of(cfg.task).finish(run, data, minutes, stopped, trainer.current_epoch)
     log_hparams(trainer, cfg, hparam_metrics(trainer.checkpoint_callback.best_model_score, test))
-    return TrainResult(run, test, minutes, stopped, trainer.current_epoch, data.skipped)
+    return TrainResult(run, test, **done)
 
 
 def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None, preprocess=None,

@@ -7,7 +7,9 @@ A search space is a YAML mapping of settings (TrainConfig fields, or `model_args
     optimizer: {choices: [adamw, adam, sgd, rmsprop]}
     model: compact                                   # a plain value: fixed for every trial
 
-The study lives in `OUT/study.db` (SQLite); running the same search again resumes it.
+The TPE sampler draws from ranges; the grid sampler tries every combination once, so its ranges need a `step`
+(integer ranges step by 1 unless given one). The study lives in `OUT/study.db` (SQLite); running the same search
+again resumes it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ MONITOR = "val/objective"  # what every trial minimises (as training.MONITOR; no
 NOT_SEARCHED = {"task", "data", "out", "seed", "split", "val_dir", "test_dir", "model_args"}  # the split stays fixed
 DATA_SETTINGS = {"image_size", "label_col", "group_col", "extra_labels", "faces", "landmarks", "face_detector"}
 STUDY_NAME = "hardsight-tune"
+SAMPLERS = ("tpe", "grid")
 _RANGE_KEYS = {"low", "high", "log", "step"}
 
 
@@ -62,6 +65,17 @@ class Dimension:
         if self.integer:
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+    def grid(self, source: str) -> list[Any]:
+        """Every value a grid search tries: the choices, or the range from `low` to `high` by `step`."""
+        if self.choices is not None:
+            return list(self.choices)
+        if self.log or (self.step is None and not self.integer):
+            raise ConfigError(f"{source}: {self.name}: a grid search needs listed values; give the range a `step` "
+                              "(and no `log`), or list `choices`")
+        step = self.step or 1
+        values = [self.low + k * step for k in range(math.floor((self.high - self.low) / step + 1e-9) + 1)]
+        return [int(v) for v in values] if self.integer else [round(v, 12) for v in values]
 
     def extremes(self) -> list[Any]:
         """The values that bound what this dimension can give (checked against TrainConfig before searching)."""
@@ -106,6 +120,10 @@ class SearchSpace:
 
     def sample(self, trial: optuna.Trial) -> dict[str, Any]:
         return {d.name: d.suggest(trial) for d in self.dimensions}
+
+    def grid(self) -> dict[str, list[Any]]:
+        """The values of each searched setting a grid search combines (a ConfigError for a range without a step)."""
+        return {d.name: d.grid(self.source) for d in self.dimensions}
 
 
 def _dimension(key: str, spec: dict, source: str) -> Dimension:
@@ -201,7 +219,7 @@ class TuneResult:
 
 def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, trials: int = 20,
          max_minutes: float | None = None, pruner: str | optuna.pruners.BasePruner = "median",
-         startup_trials: int = 3, verbose: bool = False) -> TuneResult:
+         startup_trials: int = 3, verbose: bool = False, sampler: str = "tpe") -> TuneResult:
     """Search `space` (default: the task's shipped one) around `base`; trials are run folders in OUT/trials/.
 
     Args:
@@ -210,7 +228,8 @@ def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, tr
         trials: finished (complete or pruned) trials wanted in the study, counting those of earlier runs.
         max_minutes: budget of this call: no trial starts after it, and none runs past it.
         pruner: "median", "asha" (successive halving), "none", or an Optuna pruner.
-        startup_trials: trials that are never pruned (and that the sampler draws at random).
+        startup_trials: trials that are never pruned (and that TPE draws at random).
+        sampler: "tpe", or "grid": every combination of the space's values once (at most `trials` of them).
     """
     import optuna
 
@@ -218,31 +237,39 @@ def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, tr
     out = Path(out)
     if base.devices * base.num_nodes > 1:
         raise ConfigError("hardsight tune trains each trial in one process; leave devices and num_nodes at 1")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"unknown sampler {sampler!r}; choose from {list(SAMPLERS)}")
     search = SearchSpace.load(space) if space else SearchSpace.default(base.task)
     base = search.check(base.replace(data=str(Path(base.data).resolve()), out=None))
+    grid = search.grid() if sampler == "grid" else None  # a range without a step fails here, before OUT exists
     out.mkdir(parents=True, exist_ok=True)
     verbosity = optuna.logging.get_verbosity()  # the caller's, given back at the end
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _search(base, search, out, trials, max_minutes, pruner, startup_trials, verbose, start)
+        return _search(base, search, out, trials, max_minutes, pruner, startup_trials, verbose, start, grid)
     finally:
         optuna.logging.set_verbosity(verbosity)
 
 
 def _search(base: TrainConfig, search: SearchSpace, out: Path, trials: int, max_minutes: float | None, pruner: str,
-            startup_trials: int, verbose: bool, start: float) -> TuneResult:
-    """The search itself: the study opened (or resumed) in `out`, then one trial at a time until done or out of time."""
+            startup_trials: int, verbose: bool, start: float, grid: dict[str, list] | None) -> TuneResult:
+    """The search itself: the study opened (or resumed) in `out`, then one trial at a time until done, out of time
+    or, with a `grid`, out of combinations."""
     import optuna
 
     study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{(out / 'study.db').resolve()}",
                                 direction="minimize", pruner=_pruner(pruner, startup_trials), load_if_exists=True)
-    _check_same_search(study, base, out)
+    _check_same_search(study, base, out, "tpe" if grid is None else "grid")
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left running by an interrupted search
         console.print(f"trial {t.number}: left unfinished by an earlier, interrupted search; marked failed")
     done = _count(study, "COMPLETE", "PRUNED")
-    # a fresh seed per call, so a resumed search does not redraw the configurations it already tried
-    study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials), n_startup_trials=startup_trials)
+    if grid is None:  # a fresh seed per call, so a resumed search does not redraw the configurations it already tried
+        study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials), n_startup_trials=startup_trials)
+    else:  # one seed always: trial N takes combination N of the seeded order, which must not change on resuming
+        study.sampler = optuna.samplers.GridSampler(grid, seed=base.seed)
+        combinations = math.prod(len(values) for values in grid.values())
+        trials = min(trials, combinations)
     prepared = _prepare_once(base, search)
     deadline = start + max_minutes * 60 if max_minutes else None
     if done:
@@ -252,6 +279,9 @@ def _search(base: TrainConfig, search: SearchSpace, out: Path, trials: int, max_
         for _ in range(max(0, trials - done)):  # failed trials do not count, but are not retried forever
             if deadline is not None and deadline - time.monotonic() < 1:
                 console.print(f"search budget of {max_minutes:g} min spent")
+                break
+            if grid is not None and _count(study, "COMPLETE", "PRUNED", "FAIL") >= combinations:
+                console.print(f"every one of the grid's {combinations} combinations tried")
                 break
             study.optimize(objective, n_trials=1, catch=(RuntimeError, ValueError),
                            callbacks=[lambda s, t: _progress(s, t, trials)])
@@ -316,14 +346,17 @@ def _pruner(name: str | optuna.pruners.BasePruner, startup_trials: int) -> optun
     return pruners[name]()
 
 
-def _check_same_search(study: optuna.Study, base: TrainConfig, out: Path) -> None:
-    """A study folder holds one search: resuming with other base settings would mix incomparable trials."""
+def _check_same_search(study: optuna.Study, base: TrainConfig, out: Path, sampler: str) -> None:
+    """A study folder holds one search: resuming with other base settings, or another sampler, would mix
+    incomparable trials (studies from before the grid sampler are TPE's)."""
     settings = json.loads(json.dumps({k: v for k, v in base.to_dict().items() if k != "workers"}))  # as stored
     stored = study.user_attrs.get("settings")
     if stored is None:
         study.set_user_attr("settings", settings)
+        study.set_user_attr("sampler", sampler)
         return
-    refuse_other_settings(out, stored, settings, "a search", "--out", ConfigError)
+    refuse_other_settings(out, {**stored, "sampler": study.user_attrs.get("sampler", "tpe")},
+                          {**settings, "sampler": sampler}, "a search", "--out", ConfigError)
 
 
 def _prepare_once(base: TrainConfig, space: SearchSpace):
@@ -463,7 +496,8 @@ def _write_report(study: optuna.Study, base: TrainConfig, out: Path, best, plots
 
     objective = task_of(base.task).objective
     lines = [f"# Hyperparameter search: {base.task} on `{base.data}`", "",
-             f"{len(study.trials)} trials: {complete} complete, {pruned} pruned, {failed} failed. Each trial minimises "
+             f"{len(study.trials)} trials ({study.user_attrs.get('sampler', 'tpe')} sampler): {complete} complete, "
+             f"{pruned} pruned, {failed} failed. Each trial minimises "
              f"`{MONITOR}` ({objective} on the validation split, best epoch); the split (seed {base.seed}) is the "
              "same for all. Every trial is a run folder under `trials/`; all of them are in `trials.csv`.", ""]
     if best is None:

@@ -1,6 +1,7 @@
-"""Text-CAPTCHA readers: CRNN (conv -> BiLSTM -> CTC) and the classic per-position CNN.
+"""Text-CAPTCHA readers: CRNN (conv -> BiLSTM -> CTC) and the classic per-position CNN, and the classic notebook's
+two networks as written, to compare with them (`crnn_notebook`, `cnn_notebook`).
 
-Both return logits (B, T, K+1) where index 0 is the CTC blank (crnn) or "no character" (cnn).
+All return logits (B, T, K+1) where index 0 is the CTC blank (crnn*) or "no character" (cnn*).
 """
 
 from __future__ import annotations
@@ -56,10 +57,11 @@ class CRNN(nn.Module):
 
 
 class PositionCNN(nn.Module):
-    """The classic fixed-length reader: conv 32 -> pool -> conv 64 -> pool -> L steps -> dense -> dense."""
+    """The classic fixed-length reader: conv 32 -> pool -> conv 64 -> pool -> L steps -> dense layers of `hidden`
+    units (one width, or several in turn) -> per-position logits."""
 
-    def __init__(self, num_classes: int, spec: InputSpec, max_length: int, hidden: int = 256, dropout: float = 0.3,
-                 activation: str = "relu"):
+    def __init__(self, num_classes: int, spec: InputSpec, max_length: int, hidden: int | tuple[int, ...] = 256,
+                 dropout: float = 0.3, activation: str = "relu"):
         super().__init__()
         self.norm = Normalize(spec.mean, spec.std)
         self.features = nn.Sequential(
@@ -67,13 +69,46 @@ class PositionCNN(nn.Module):
             conv_block(32, 64, activation), nn.MaxPool2d(2),
         )
         self.steps = nn.AdaptiveAvgPool2d((spec.height // 4, max_length))  # reshape into L steps
-        self.dense = nn.Sequential(nn.Linear(64 * (spec.height // 4), hidden), make_activation(activation),
-                                   nn.Dropout(dropout), nn.Linear(hidden, num_classes + 1))
+        dense: list[nn.Module] = []
+        width = 64 * (spec.height // 4)
+        for units in (hidden,) if isinstance(hidden, int) else tuple(hidden):
+            dense += [nn.Linear(width, units), make_activation(activation), nn.Dropout(dropout)]
+            width = units
+        self.dense = nn.Sequential(*dense, nn.Linear(width, num_classes + 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.steps(self.features(self.norm(x)))          # (B, 64, H/4, L)
         b, c, h, t = f.shape
         return self.dense(f.permute(0, 3, 1, 2).reshape(b, t, c * h))  # (B, L, K+1)
+
+
+class NotebookCRNN(nn.Module):
+    """The Keras captcha-OCR notebook's CTC reader as written: conv 32 -> pool -> conv 64 -> pool (He-normal kernels,
+    no BatchNorm), one step per 4 px of width -> dense 64 + dropout 0.2 -> BiLSTM 128 -> BiLSTM 64 (dropout 0.25 on
+    each LSTM's input, as Keras' `dropout=`) -> per-step logits."""
+
+    def __init__(self, num_classes: int, spec: InputSpec):
+        super().__init__()
+        self.norm = Normalize(spec.mean, spec.std)
+        self.features = nn.Sequential(nn.Conv2d(spec.channels, 32, 3, padding=1), nn.ReLU(inplace=True),
+                                      nn.MaxPool2d(2),
+                                      nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2))
+        for conv in (m for m in self.features if isinstance(m, nn.Conv2d)):
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+        self.dense = nn.Sequential(nn.Linear(64 * (spec.height // 4), 64), nn.ReLU(inplace=True), nn.Dropout(0.2))
+        self.lstm_dropout = nn.Dropout(0.25)
+        self.lstm1 = nn.LSTM(64, 128, bidirectional=True, batch_first=True)
+        self.lstm2 = nn.LSTM(2 * 128, 64, bidirectional=True, batch_first=True)
+        self.head = nn.Linear(2 * 64, num_classes + 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.features(self.norm(x))                      # (B, 64, H/4, W/4)
+        b, c, h, t = f.shape
+        f = self.dense(f.permute(0, 3, 1, 2).reshape(b, t, c * h))
+        f, _ = self.lstm1(self.lstm_dropout(f))
+        f, _ = self.lstm2(self.lstm_dropout(f))
+        return self.head(f)                                  # (B, W/4, K+1)
 
 
 @register("text")
@@ -98,3 +133,15 @@ def crnn_large(num_classes: int, spec: InputSpec, max_length: int = 0, **kw) -> 
 @register("text")
 def cnn(num_classes: int, spec: InputSpec, max_length: int = 8, **kw) -> PositionCNN:
     return PositionCNN(num_classes, spec, max_length=max_length, **kw)
+
+
+@register("text")
+def crnn_notebook(num_classes: int, spec: InputSpec, max_length: int = 0) -> NotebookCRNN:
+    """The notebook's CRNN (BiLSTM 128 and 64 over dense 64), as a baseline for `crnn`."""
+    return NotebookCRNN(num_classes, spec)
+
+
+@register("text")
+def cnn_notebook(num_classes: int, spec: InputSpec, max_length: int = 8, **kw) -> PositionCNN:
+    """The notebook's per-position reader: the `cnn` trunk, then dense 256 and dense 64 at each position."""
+    return PositionCNN(num_classes, spec, max_length=max_length, **{"hidden": (256, 64), **kw})

@@ -150,16 +150,35 @@ class RunFolder:
         return read_json(self.split)
 
     def checkpoint(self, which: str = "best") -> Path:
-        """`best` (else last) for predicting; `resume`: the newest of interrupted / last, to continue from."""
+        """The file `which` names, the one place `--checkpoint` is read: `best` (else last) for predicting, `last`
+        (else best), `epoch-N` (kept by --save-every-epoch), a path to a .ckpt file, or `resume`: the newest of
+        interrupted / last, to continue from."""
         if which == "resume":
             order = sorted((p for p in (self.interrupted, self.last) if p.is_file()),
                            key=lambda p: p.stat().st_mtime, reverse=True)
-        else:
+        elif which in ("best", "last"):
             order = [self.best, self.last] if which == "best" else [self.last, self.best]
+        elif epoch := re.fullmatch(r"epoch-(\d+)", which):
+            order = [self.epoch_checkpoint(int(epoch.group(1)))]
+        else:
+            order = [Path(which)] if which.endswith(".ckpt") else []
         for ckpt in order:
             if ckpt.is_file():
                 return ckpt
-        raise RunError(f"{self.path}: no checkpoint in {self.checkpoints} (did training finish an epoch?)")
+        if which in ("best", "last", "resume"):
+            raise RunError(f"{self.path}: no checkpoint in {self.checkpoints} (did training finish an epoch?)")
+        held = ", ".join(sorted(p.name for p in self.checkpoints.glob("*.ckpt"))) or "none"
+        raise RunError(f"{self.path}: no checkpoint {which!r} (give best, last, epoch-N or a .ckpt file; "
+                       f"{self.checkpoints} holds: {held})")
+
+    def epoch_checkpoint(self, epoch: int) -> Path:
+        """What --save-every-epoch writes after epoch `epoch`, counted from 1 as in metrics.csv."""
+        return self.checkpoints / f"epoch-{epoch:03d}.ckpt"
+
+    def epoch_checkpoints(self) -> list[tuple[int, Path]]:
+        """(epoch, file) of every checkpoint --save-every-epoch kept, in epoch order."""
+        found = ((re.fullmatch(r"epoch-(\d+)\.ckpt", p.name), p) for p in self.checkpoints.glob("epoch-*.ckpt"))
+        return sorted((int(m.group(1)), p) for m, p in found if m)
 
 
 def next_free(base: Path) -> Path:

@@ -64,19 +64,26 @@ class TextHandler:
 
     def load(self, run: RunFolder, name: str, settings: ServeSettings) -> LoadedModel:
         from hardsight.engine.predictor import Predictor
+        from hardsight.transforms import SmallerThanCrop
 
         predictor = Predictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads,
-                              engine=settings.engine)
+                              engine=settings.engine, checkpoint=settings.checkpoint)
         spec = predictor.reader.spec
 
         def read(items: list[tuple[str, Any]]):
             return predictor.read_prepared([tensor for _, tensor in items], [name for name, _ in items])
 
+        def prepare(image: Image.Image, route: str):
+            try:
+                return predictor.preprocess(image)
+            except SmallerThanCrop as e:  # the run reads a fixed box of its images (--crop)
+                raise ApiError(422, "image too small", str(e)) from None
+
         info = {"architecture": predictor.config.model, "charset": predictor.reader.decode.charset,
                 "max_length": predictor.reader.max_length,
                 "input": {"height": spec.height, "width": spec.width, "channels": spec.channels,
-                          "keep_aspect": spec.keep_aspect}}
-        return LoadedModel(name, self.task, run.path, predictor.engine, lambda im, route: predictor.preprocess(im),
+                          "keep_aspect": spec.keep_aspect, "crop": spec.crop}}
+        return LoadedModel(name, self.task, run.path, predictor.engine, prepare,
                            Batcher(read, settings.max_batch, name), self, info)
 
     async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
@@ -94,7 +101,7 @@ class ImageHandler:
         from hardsight.engine.image_predictor import ImagePredictor
 
         predictor = ImagePredictor(run.path, batch_size=settings.max_batch, threads=settings.model_threads,
-                                   engine=settings.engine, tta=settings.tta)
+                                   engine=settings.engine, tta=settings.tta, checkpoint=settings.checkpoint)
 
         def classify(items: list[tuple[str, Any]]):  # (name, what predictor.prepare gave)
             return predictor.predict_prepared([n for n, _ in items], [p for _, p in items])
@@ -209,6 +216,8 @@ def check_runs(settings: ServeSettings) -> None:
         if settings.engine == "onnx" and not run.onnx.is_file():
             raise RunError(f"{run.path}: no model.onnx for --engine onnx; write it with "
                            f"`hardsight export {run.path}`")
+        if settings.checkpoint != "best":  # one named must exist in every run (best may be model.onnx alone)
+            run.checkpoint(settings.checkpoint)
 
 
 def load_models(settings: ServeSettings) -> dict[str, LoadedModel]:

@@ -15,7 +15,8 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")  # Host headers always acce
 @dataclass(frozen=True)
 class ServeSettings:
     runs: tuple[Path, ...]
-    engine: str = "auto"  # onnx, torch, or auto (ONNX Runtime when RUN/model.onnx is current)
+    checkpoint: str = "best"  # of every run: best, last, epoch-N or a .ckpt path (RunFolder.checkpoint)
+    engine: str = "auto"  # onnx, torch, or auto (ONNX Runtime when RUN/model.onnx was exported from `checkpoint`)
     threads: int | None = None  # CPU threads per model; None = all cores but one (see model_threads)
     tta: bool = False  # image models average each image with its horizontal flip
     max_upload_mb: float = 10.0  # largest request body

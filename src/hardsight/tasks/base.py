@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 
@@ -17,8 +19,12 @@ class Recogniser(L.LightningModule):
         self._val: list = []
         self._val_loss: list[float] = []  # loss x images, per batch
 
-    def log_train_loss(self, loss: torch.Tensor, n: int) -> None:
+    def log_train(self, loss: torch.Tensor, n: int, accuracy: float) -> None:
+        """The epoch's training loss and accuracy (as the task's validation accuracy counts it), so the train and
+        validation curves show over-fitting side by side."""
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log(self.accuracy_metric.replace("val/", "train/"), accuracy, on_step=False, on_epoch=True,
+                 batch_size=n, sync_dist=True)
 
     def keep_val(self, outputs: list, loss: torch.Tensor, n: int) -> None:
         self.log("val/loss", loss, on_epoch=True, batch_size=n, sync_dist=True)
@@ -43,6 +49,13 @@ class Recogniser(L.LightningModule):
     def configure_optimizers(self):
         return make_optimizers(self, [p for p in self.parameters() if p.requires_grad])
 
+    accuracy_metric = "val/accuracy"  # the task's accuracy, for `monitor: accuracy`
+
+    def monitored(self, monitor: str) -> tuple[str, str]:
+        """(logged metric, "min" or "max") of a `monitor` setting: objective, val_loss or accuracy."""
+        return {"objective": ("val/objective", "min"), "val_loss": ("val/loss", "min"),
+                "accuracy": (self.accuracy_metric, "max")}[monitor]
+
 
 def val_objective(error: float, mean_loss: float) -> float:
     """What checkpoints and early stopping minimise: the task's error first; the loss only breaks ties."""
@@ -58,45 +71,49 @@ OPTIMIZERS = {  # name -> (params, lr, weight_decay) -> optimiser; names are Tra
 
 
 def make_optimizers(module: L.LightningModule, params: list):
-    """The optimiser named in the module's hparams with one-cycle (per step)
-    or reduce-on-plateau (on validation loss). `params`: tensors, or groups (dicts) with their own peak `lr`."""
-    from hardsight.engine.callbacks import SessionTimer
+    """The optimiser named in the module's hparams with its LR schedule: one-cycle counted in optimiser steps (a fixed
+    warm-up, then a cosine over the planned steps, which engine.callbacks.BudgetPlanner may shorten to what the time
+    budget fits), or reduce-on-plateau on the monitored score. `params`: tensors, or groups (dicts) with their own
+    peak `lr`."""
+    from hardsight.config import schedule_defaults
 
     hp = module.hparams
+    # a run trained before the schedule settings existed: its `schedule`, and the defaults it trained with
+    schedule = {**schedule_defaults(), "schedule": hp.schedule, **(hp.get("schedule_settings") or {})}
     opt = OPTIMIZERS[hp.optimizer](params, hp.lr, hp.weight_decay)
-    if hp.schedule == "onecycle":
-        timer = next((cb for cb in module.trainer.callbacks if isinstance(cb, SessionTimer)), None)
-        peaks = [g.get("lr", hp.lr) for g in params] if params and isinstance(params[0], dict) else hp.lr
-        sched = BudgetOneCycleLR(opt, timer, max_lr=peaks, pct_start=0.15,
-                                 total_steps=max(1, int(module.trainer.estimated_stepping_batches)))
+    if schedule["schedule"] == "onecycle":
+        peaks = [g.get("lr", hp.lr) for g in params] if params and isinstance(params[0], dict) else [hp.lr]
+        sched = WarmupCosineLR(opt, peaks, int(schedule["warmup_steps"]),
+                               max(1, int(module.trainer.estimated_stepping_batches)))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=5)
-    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val/loss"}}
+    metric, mode = module.monitored(schedule["monitor"])
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode, factor=schedule["plateau_factor"],
+                                                       patience=schedule["plateau_patience"], min_lr=schedule["min_lr"])
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": metric}}
 
 
-class BudgetOneCycleLR(torch.optim.lr_scheduler.OneCycleLR):
-    """OneCycleLR that (a) under `--max-minutes` stands at the larger of steps done and share of the time
-    budget spent, so the rate has annealed when the budget runs out, and (b) when a run resumes with more
-    epochs, keeps the new, longer schedule instead of the checkpoint's."""
+class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
+    """One cycle counted in optimiser steps: from a 25th of each group's peak up to it over `warmup_steps` (cosine),
+    then a cosine down to a 10,000th of it at `total_steps`. Written here rather than torch's OneCycleLR, whose warm-up
+    is a share of the whole run (150 steps in a short run, 700 in a long one) and whose length cannot be re-planned
+    once a time budget turns out to fit fewer steps. Resuming with more epochs keeps the new, longer plan."""
 
-    def __init__(self, optimizer, timer, **kwargs):
-        self.timer = timer
-        super().__init__(optimizer, **kwargs)
+    def __init__(self, optimizer, peaks: list[float], warmup_steps: int, total_steps: int):
+        self.peaks, self.warmup_steps, self.total_steps = list(peaks), warmup_steps, total_steps
+        super().__init__(optimizer)
 
-    def get_lr(self):
-        steps = self.last_epoch
-        if self.timer is not None:
-            by_time = int(self.timer.fraction_used() * self.total_steps)
-            self.last_epoch = min(max(steps, by_time), self.total_steps)
-        try:
-            return super().get_lr()
-        finally:
-            self.last_epoch = steps
+    def lr_at(self, step: int, peak: float) -> float:
+        start, end = peak / 25, peak / 1e4
+        warmup = min(self.warmup_steps, self.total_steps // 3)  # a very short run still anneals
+        if step < warmup:
+            return start + (peak - start) * (1 - math.cos(math.pi * step / warmup)) / 2
+        done = min(1.0, (step - warmup) / max(1, self.total_steps - warmup))
+        return end + (peak - end) * (1 + math.cos(math.pi * done)) / 2
+
+    def get_lr(self) -> list[float]:
+        return [self.lr_at(self.last_epoch, peak) for peak in self.peaks]
 
     def load_state_dict(self, state_dict: dict) -> None:
-        keep = {k: self.__dict__[k] for k in ("total_steps", "_schedule_phases")}
-        super().load_state_dict({k: v for k, v in state_dict.items() if k != "timer"})
+        keep = {k: self.__dict__[k] for k in ("total_steps", "peaks", "warmup_steps")}
+        super().load_state_dict(state_dict)
         self.__dict__.update(keep)
-
-    def state_dict(self) -> dict:
-        return {k: v for k, v in super().state_dict().items() if k != "timer"}

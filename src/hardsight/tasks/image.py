@@ -30,7 +30,8 @@ class ImageClassifier(Recogniser):
                  lr: float = 2e-3, weight_decay: float = 5e-4, schedule: str = "onecycle", pretrained: bool = False,
                  freeze: bool = False, optimizer: str = "adamw", loss: str = "ce", model_args: dict | None = None,
                  mean: tuple[float, ...] | None = None, std: tuple[float, ...] | None = None,
-                 weights: str | None = None, body_lr_ratio: float = 1.0, layer_decay: float | None = None):
+                 weights: str | None = None, body_lr_ratio: float = 1.0, layer_decay: float | None = None,
+                 schedule_settings: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.classes = list(classes)
@@ -69,8 +70,9 @@ class ImageClassifier(Recogniser):
         x = x.contiguous(memory_format=torch.channels_last)
         if self.hparams.mixup > 0 and np.random.rand() < 0.5:
             x, y = mix_batch(x, y, self.hparams.mixup)
-        loss = self.loss(self(x), y)
-        self.log_train_loss(loss, len(x))
+        logits = self(x)
+        loss = self.loss(logits, y)
+        self.log_train(loss, len(x), (logits.argmax(1) == y.argmax(1)).float().mean().item())  # top-1 (mixed: the larger share)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -146,8 +148,10 @@ class ImageTask(TaskSpec):
 
         data = prepared or prepare_image_data(cfg, saved_split, saved_labels, preprocess or face_preprocess(cfg))
         print_image_summary(data)
-        module = image_module(cfg, data.classes, data.class_weights(cfg.class_weights), fresh=saved_split is None,
-                              saved_input=(saved_labels or {}).get("input"))
+        fresh = saved_split is None  # a resumed run keeps the statistics in its labels.json
+        module = image_module(cfg, data.classes, data.class_weights(cfg.class_weights), fresh=fresh,
+                              saved_input=(saved_labels or {}).get("input"),
+                              data_statistics=data.channel_statistics() if fresh and cfg.normalize == "data" else None)
         labels = data.labels_json(cfg)  # the input contract, for readers of the run folder (the model normalises itself)
         labels["input"].update(range="[0, 1], normalised inside the model", **module.norm.statistics())
         return data, labels, module, ImageDataModule(data, cfg)
@@ -159,10 +163,12 @@ class ImageTask(TaskSpec):
 
 
 def image_module(cfg, classes: list[str], class_weights: list[float], fresh: bool = True,
-                 saved_input: dict | None = None) -> ImageClassifier:
+                 saved_input: dict | None = None,
+                 data_statistics: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> ImageClassifier:
     """The ImageClassifier of `cfg`: on a fresh start with `pretrained`, its weights found (models/weights.py) and
     loaded, and the input statistics they were trained with (a resumed run keeps those in its labels.json);
-    frozen layers come from the trainer's fine-tuning callbacks."""
+    `data_statistics` (the training split's mean and std, `normalize: data`) win over those. Frozen layers come
+    from the trainer's fine-tuning callbacks."""
     from hardsight.console import console
     from hardsight.models.image_classifiers import input_statistics
     from hardsight.models.weights import load_backbone, resolve_weights
@@ -176,11 +182,16 @@ def image_module(cfg, classes: list[str], class_weights: list[float], fresh: boo
         weights = weights_from_run(Path(cfg.weights).expanduser()) if given_run else resolve_weights(cfg.model, cfg.weights)
     if weights is not None and weights.mean is not None:
         mean, std = weights.mean, weights.std
+    if data_statistics is not None:
+        mean, std = data_statistics
+        console.print("normalising by the training split's mean " + ", ".join(f"{v:.3f}" for v in mean)
+                      + " and std " + ", ".join(f"{v:.3f}" for v in std))
     module = ImageClassifier(cfg.model, classes, cfg.image_size, cfg.multi_label, class_weights, cfg.label_smoothing,
                              cfg.mixup, lr=cfg.lr, weight_decay=cfg.weight_decay, schedule=cfg.schedule,
                              pretrained=cfg.pretrained, freeze=cfg.freeze, optimizer=cfg.optimizer, loss=cfg.loss,
                              model_args=cfg.model_args, mean=mean, std=std, weights=weights.source if weights else None,
-                             body_lr_ratio=cfg.body_lr_ratio, layer_decay=cfg.layer_decay)
+                             body_lr_ratio=cfg.body_lr_ratio, layer_decay=cfg.layer_decay,
+                             schedule_settings=cfg.schedule_settings())
     if weights is not None:
         console.print(load_backbone(module.net, weights, classes))
     return module

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 
 class TaskSpec:
@@ -22,7 +22,8 @@ class TaskSpec:
     objective: ClassVar[str]  # what `val/objective` measures, in words (reports, `hardsight tune`)
     # the stages' code for this kind, as "module:function"
     finisher: ClassVar[str]  # (run, data, minutes, stopped_by, epochs) -> test metrics; writes the report
-    evaluator: ClassVar[str]  # (run, data, batch_size, engine, threads, tta) -> evaluation of a labelled set
+    # (run, data, batch_size, engine, threads, tta, checkpoints) -> one evaluation of a labelled set per checkpoint
+    evaluator: ClassVar[str]
     exporter: ClassVar[str]  # (run, module, checkpoint, samples, opset, tolerance, tta) -> ExportResult
     predictor_class: ClassVar[str]  # the Predictor subclass that reads files with a run of this kind
 
@@ -41,9 +42,10 @@ class TaskSpec:
         return _named(self.finisher)(run, data, minutes, stopped_by, epochs)
 
     def evaluate(self, run: str | Path, data: str | Path, batch_size: int, engine: str, threads: int | None,
-                 tta: bool):
-        """Score a run on a labelled folder or CSV (`hardsight evaluate`)."""
-        return _named(self.evaluator)(run, data, batch_size, engine, threads, tta)
+                 tta: bool, checkpoints: Sequence[str] = ("best",)) -> list:
+        """Score a run on a labelled folder or CSV (`hardsight evaluate`), once per checkpoint (best, last, epoch-N,
+        a .ckpt path), reading the images once."""
+        return _named(self.evaluator)(run, data, batch_size, engine, threads, tta, checkpoints)
 
     def export(self, run, module, checkpoint: str, samples: int, opset: int, tolerance: float, tta: bool):
         """Write RUN/model.onnx from `module` (loaded from `checkpoint`), checked against PyTorch."""

@@ -16,15 +16,18 @@ from hardsight.tasks.spec import TaskSpec
 class TextReader(Recogniser):
     """CTC (crnn*) or per-position cross-entropy (cnn) over a model from the registry."""
 
+    accuracy_metric = "val/exact_match"
+
     def __init__(self, model: str, charset: str, spec: dict, max_length: int, lr: float = 3e-3,
                  weight_decay: float = 1e-4, schedule: str = "onecycle", beam_width: int = 1, optimizer: str = "adamw",
-                 model_args: dict | None = None):
+                 model_args: dict | None = None, schedule_settings: dict | None = None):
         super().__init__()
         self.save_hyperparameters()
         self.codec = TextCodec(charset)
         self.spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
         self.ctc = model.startswith("crnn")
         self.decoder = TextDecoder(charset, self.ctc, beam_width)
+        self.greedy = TextDecoder(charset, self.ctc, 1)  # training accuracy: a beam would slow every step
         self.model = build_model(model, "text", model_args=model_args, num_classes=len(charset), spec=self.spec,
                                  max_length=max_length)
 
@@ -49,8 +52,11 @@ class TextReader(Recogniser):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, labels = batch
-        loss = self.loss(self(x), labels)
-        self.log_train_loss(loss, len(labels))
+        log_probs = self(x)
+        loss = self.loss(log_probs, labels)
+        with torch.no_grad():
+            read = self.greedy(log_probs.detach())
+        self.log_train(loss, len(labels), sum(t == ref for (t, _), ref in zip(read, labels)) / len(labels))
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
@@ -85,7 +91,8 @@ class TextTask(TaskSpec):
         labels = data.labels_json()
         module = TextReader(cfg.model, data.charset, labels["input"], data.max_length, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, schedule=cfg.schedule, beam_width=cfg.beam_width,
-                            optimizer=cfg.optimizer, model_args=cfg.model_args)
+                            optimizer=cfg.optimizer, model_args=cfg.model_args,
+                            schedule_settings=cfg.schedule_settings())
         dm = TextDataModule(data.samples["train"], data.samples["val"], data.samples["test"], data.spec,
                             batch_size=cfg.batch_size, augment=cfg.augment, workers=cfg.workers, seed=cfg.seed)
         return data, labels, module, dm

@@ -11,7 +11,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
-from hardsight.config import TrainConfig
+from hardsight.config import AUGMENT_RANGES, TrainConfig
 from hardsight.console import console
 from hardsight.data.image.labels import ImageDataset, ImageItem, class_counts, load_image_dataset, stratified_split
 from hardsight.data.text.labels import Skipped
@@ -39,6 +39,19 @@ class ImageData:
         n, k = sum(counts.values()), len(self.classes)
         power = 0.5 if mode == "sqrt" else 1.0
         return [round((n / (k * max(counts[c], 1))) ** power, 4) for c in self.classes]
+
+    def channel_statistics(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean and std of the training split's cached images in [0, 1], for `normalize: data`;
+        summed image by image, so a large split is never held as floats at once."""
+        total, squares, pixels = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), 0
+        for it in self.items["train"]:
+            x = it.image.flatten(1).to(torch.float64) / 255
+            total += x.sum(1)
+            squares += (x * x).sum(1)
+            pixels += x.shape[1]
+        mean = total / pixels
+        std = (squares / pixels - mean * mean).clamp_min(0).sqrt()
+        return tuple(mean.tolist()), tuple(std.tolist())
 
     def labels_json(self, cfg: TrainConfig) -> dict[str, Any]:
         return {"task": "image", "classes": self.classes, "multi_label": cfg.multi_label,
@@ -93,15 +106,17 @@ def _rel(path: Path, base: Path) -> str:
 
 
 class ImageItemDataset(Dataset):
-    """(augmented image in [0, 1], multi-hot target) from cached uint8 tensors."""
+    """(augmented image in [0, 1], multi-hot target) from cached uint8 tensors; `augment_settings` are the
+    TrainConfig settings of config.AUGMENT_RANGES (vflip, rotate, ...), for image_augmentation."""
 
     def __init__(self, items: list[ImageItem], classes: list[str], size: int, augment: float = 0.0,
-                 min_scale: float = 0.35, occluder: str | None = None, occlusion_prob: float = 0.0):
+                 min_scale: float = 0.35, occluder: str | None = None, occlusion_prob: float = 0.0,
+                 augment_settings: dict[str, Any] | None = None):
         self.items = items
         self.occluder, self.occlusion_prob = occluder, occlusion_prob  # drawn from each item's landmarks
         self.index = {c: i for i, c in enumerate(classes)}
         self.num_classes = len(classes)
-        self.transform = image_augmentation(size, augment, min_scale)
+        self.transform = image_augmentation(size, augment, min_scale, **(augment_settings or {}))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -123,11 +138,18 @@ class ImageDataModule(L.LightningDataModule):
         super().__init__()
         self.data, self.cfg = data, cfg
 
+    def dataset(self, split: str, train: bool) -> ImageItemDataset:
+        """The images of `split`, augmented and occluded as training draws them when `train` (`hardsight inspect
+        --augment` shows that very dataset)."""
+        cfg = self.cfg
+        return ImageItemDataset(self.data.items[split], self.data.classes, cfg.image_size,
+                                cfg.augment if train else 0.0, cfg.min_scale, cfg.occluder,
+                                cfg.occlusion_prob if train else 0.0,
+                                {name: getattr(cfg, name) for name in AUGMENT_RANGES} if train else None)
+
     def _loader(self, split: str, train: bool) -> DataLoader:
         cfg = self.cfg
-        ds = ImageItemDataset(self.data.items[split], self.data.classes, cfg.image_size,
-                              cfg.augment if train else 0.0, cfg.min_scale, cfg.occluder,
-                              cfg.occlusion_prob if train else 0.0)
+        ds = self.dataset(split, train)
         sampler = None
         if train and cfg.sampler == "balanced":
             freq = Counter(lab for it in ds.items for lab in it.labels)

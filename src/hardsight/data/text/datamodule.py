@@ -14,7 +14,7 @@ from hardsight.config import InputSpec
 from hardsight.data.io import UnreadableImage, load_image, parallel_map, read_size
 from hardsight.data.text.labels import LabelledFile, Skipped
 from hardsight.engine.distributed import eval_sampler, world_size_of
-from hardsight.transforms import pad_batch, text_augmentation, text_input_width, text_preprocess
+from hardsight.transforms import check_crop, pad_batch, text_augmentation, text_input_width, text_preprocess
 
 
 @dataclass(frozen=True)
@@ -27,17 +27,22 @@ class TextSample:
 MAX_ASPECT = 32.0  # width / height: at the default 32 px height, the widest input a reader takes (1024 px)
 
 
-def read_sizes(files: list[LabelledFile], workers: int = 4,
-               max_aspect: float = MAX_ASPECT) -> tuple[list[tuple[LabelledFile, tuple[int, int]]], Skipped]:
-    """Image sizes from the headers (cheap); files that are not images, too big, or far wider than any CAPTCHA
-    (one 8000x1 file would widen every padded batch of the run) are reported and dropped."""
+def read_sizes(files: list[LabelledFile], workers: int = 4, max_aspect: float = MAX_ASPECT,
+               crop: tuple[int, int, int, int] | None = None
+               ) -> tuple[list[tuple[LabelledFile, tuple[int, int]]], Skipped]:
+    """Image sizes from the headers (cheap), as the reader sees them (the `crop` box's when one is set); files that
+    are not images, too big, smaller than the crop box, or far wider than any CAPTCHA (one 8000x1 file would widen
+    every padded batch of the run) are reported and dropped."""
     skipped = Skipped()
 
     def size(f: LabelledFile):
         try:
             w, h = read_size(f.path)
+            check_crop(w, h, crop)
         except UnreadableImage as e:
             return f, None, str(e)
+        if crop is not None:
+            w, h = crop[2:]
         if w > max_aspect * max(h, 1) or h > max_aspect * max(w, 1):
             return f, None, f"{w}x{h} pixels: an aspect ratio over {max_aspect:g}:1 is not a CAPTCHA this reader takes"
         return f, (w, h), None
@@ -52,14 +57,15 @@ def read_sizes(files: list[LabelledFile], workers: int = 4,
 
 
 def infer_spec(sizes: list[tuple[int, int]], height: int, width: int | None, channels: int, keep_aspect: bool,
-               multiple: int = 4, max_width: int = 1024) -> InputSpec:
-    """Input contract from the data: crnn keeps aspect up to the widest image; cnn uses the median width."""
+               multiple: int = 4, max_width: int = 1024, crop: tuple[int, int, int, int] | None = None) -> InputSpec:
+    """Input contract from the data (sizes as read, after any `crop`): crnn keeps aspect up to the widest image;
+    cnn uses the median width."""
     scaled = [w * height / max(h, 1) for w, h in sizes] or [height * 4]
     if width is None:
         target = max(scaled) if keep_aspect else statistics.median(scaled)
         width = min(max_width, max(height, int(-(-target // multiple) * multiple)))
     return InputSpec(height=height, width=width, channels=channels, keep_aspect=keep_aspect,
-                     mean=(0.5,) * channels, std=(0.5,) * channels, width_multiple=multiple)
+                     mean=(0.5,) * channels, std=(0.5,) * channels, width_multiple=multiple, crop=crop)
 
 
 def load_samples(files: list[LabelledFile], spec: InputSpec, workers: int = 4,

@@ -53,12 +53,19 @@ def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_l
         charset = saved_labels["charset"]
     else:
         charset = cfg.charset or infer_charset([f.label for f in files] + [f.label for p in parts.values() for f in p])
+    if not files and skipped.bad_label and labelling.label_pattern:
+        raise DataError(f"{root}: --label-pattern {labelling.label_pattern!r} matches none of its "
+                        f"{len(skipped.bad_label)} images (e.g. {Path(skipped.bad_label[0][0]).stem!r})")
     if not charset:
         raise DataError(f"{root}: no labels to learn a charset from")
+    labelled = len(files)
     files = filter_charset(files, charset, skipped)
+    if cfg.charset and len(files) < labelled / 2:
+        raise DataError(f"{root}: --charset {charset!r} leaves out {labelled - len(files)} of its {labelled} labels "
+                        "(they hold other characters); widen it, or leave it out to learn it from the labels")
     parts = {k: filter_charset(v, charset, skipped) for k, v in parts.items()}
 
-    sized, sk = read_sizes(files + [f for p in parts.values() for f in p], workers=cfg.workers or 4)
+    sized, sk = read_sizes(files + [f for p in parts.values() for f in p], workers=cfg.workers or 4, crop=cfg.crop)
     skipped.merge(sk)
     readable = {f.path for f, _ in sized}
     files = [f for f in files if f.path in readable]
@@ -73,7 +80,7 @@ def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_l
         max_length = saved_labels["max_length"]
     else:
         spec = infer_spec([sz for f, sz in sized if f.path in train_paths], cfg.height, cfg.width, cfg.channels,
-                          keep_aspect=cfg.model.startswith("crnn"))
+                          keep_aspect=cfg.model.startswith("crnn"), crop=cfg.crop)
         max_length = max(len(f.label) for part in split.values() for f in part)
 
     samples: dict[str, list[TextSample]] = {}
