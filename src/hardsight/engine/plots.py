@@ -22,7 +22,8 @@ def save_figure(fig, path: Path) -> Path:
 
 
 def training_curves(metrics_csv: Path, out: Path) -> Path | None:
-    """Loss and validation scores per epoch, from metrics.csv."""
+    """Loss, and validation scores beside the training accuracy, per epoch, from metrics.csv: the gap between the
+    train and validation lines is the over-fitting."""
     if not metrics_csv.is_file():
         return None
     rows = list(csv.DictReader(metrics_csv.open()))
@@ -34,14 +35,14 @@ def training_curves(metrics_csv: Path, out: Path) -> Path | None:
         return [float(r[name]) if r.get(name) not in (None, "") else np.nan for r in rows]
 
     losses = [k for k in rows[0] if k.endswith("loss")]
-    scores = [k for k in rows[0] if k.startswith("val/") and not k.endswith("loss") and k != "val/objective"]
+    scores = [k for k in rows[0] if k.startswith(("val/", "train/")) and not k.endswith("loss") and k != "val/objective"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for k in losses:
         axes[0].plot(epochs, col(k), label=k)
     axes[0].set(xlabel="epoch", ylabel="loss", yscale="log", title="loss")
     for k in scores:
         axes[1].plot(epochs, col(k), label=k)
-    axes[1].set(xlabel="epoch", title="validation", ylim=(0, 1.02))
+    axes[1].set(xlabel="epoch", title="scores", ylim=(0, 1.02))
     for ax in axes:
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
