@@ -17,6 +17,7 @@ from PIL import Image
 import hardsight
 from hardsight.errors import ConfigError
 from hardsight.grid import annotate, assemble_grid, cell_boxes, detect_grid, resolve_target, solve, split_grid
+from tests.cli_runner import run_cli
 
 CHALLENGES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "recaptcha_grids"
 TILE_CLASSES = ["Bicycle", "Bridge", "Bus", "Car", "Chimney", "Crosswalk", "Hydrant", "Motorcycle", "Other", "Palm",
@@ -329,8 +330,9 @@ def test_cli_solve_end_to_end(tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "COLUMNS": "200"}
     cli = [sys.executable, "-m", "hardsight"]
-    subprocess.run([*cli, "train", "image", str(data), "--model", "compact", "--out", str(run), "--epochs", "1", "--image-size", "32",
-                    "--seed", "0"], check=True, capture_output=True, env=env, timeout=600)
+    # training and export in this process (a torch start-up each saved); the solves run as a user runs them
+    run_cli("train", "image", data, "--model", "compact", "--out", run, "--epochs", "1", "--image-size", "32",
+            "--seed", "0")
     grid = tmp_path / "grid.png"
     grid_of(LAYOUT_3x3, 3, 3, line_px=3).save(grid)
     proc = subprocess.run([*cli, "solve", str(run), str(grid), "--target", "buses", "--json",
@@ -342,7 +344,7 @@ def test_cli_solve_end_to_end(tmp_path):
     assert doc["positions"] == [[i // 3 + 1, i % 3 + 1] for i in doc["selected"]]
     assert Image.open(tmp_path / "marked.png").size == Image.open(grid).size
 
-    subprocess.run([*cli, "export", str(run)], check=True, capture_output=True, env=env)
+    run_cli("export", run)
     proc = subprocess.run([*cli, "solve", str(run), str(grid), "--target", "buses", "--json", "--engine", "onnx"],
                           capture_output=True, text=True, env=env)
     by_onnx = json.loads(proc.stdout)

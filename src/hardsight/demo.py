@@ -13,10 +13,11 @@ from hardsight.data.synthetic import make_text_captchas
 from hardsight.runs.folder import next_free
 
 
-def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, epochs: int = 20, seed: int = 0) -> Path:
+def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, epochs: int = 16, seed: int = 0) -> Path:
     """Generate, train, evaluate on a fresh set, predict a few; returns the run folder.
 
-    `epochs` sets the length (4.4 min of training measured on two idle cores); `minutes` is only a cap for slow or busy machines:
+    `epochs` sets the length: measured on two idle cores, 16 epochs train in 3.6 min and read 93.5% of the unseen
+    images, 20 in 4.5 min read 96.5%; `minutes` is only a cap for slow or busy machines:
     a tight budget cuts CTC training off on its all-blank plateau (measured: 0% read when a busy machine got 11
     of the 20 epochs into 2.5 min)."""
     from hardsight.engine.evaluator import evaluate
