@@ -36,7 +36,7 @@ Optimizer = Annotated[Optional[str], typer.Option(help="adamw (default), adam, s
 # the LR schedule and stopping, the same for every task
 Schedule = Annotated[Optional[str], typer.Option(help="onecycle (default: warm-up, then cosine, in optimiser steps) "
                                                      "or plateau (the LR cut when --monitor stops improving).")]
-WarmupSteps = Annotated[Optional[int], typer.Option(help="onecycle: optimiser steps of LR warm-up (default 150).")]
+WarmupSteps = Annotated[Optional[int], typer.Option(help="onecycle: optimiser steps of LR warm-up (default 700).")]
 PlateauFactor = Annotated[Optional[float], typer.Option(help="plateau: multiply the LR by this (default 0.5).")]
 PlateauPatience = Annotated[Optional[int], typer.Option(help="plateau: epochs without improvement first (default 5).")]
 MinLr = Annotated[Optional[float], typer.Option(help="plateau: the lowest LR (default 0).")]

@@ -249,9 +249,9 @@ def write_graph(module, path: Path, example: torch.Tensor, keep_aspect: bool, op
     and the other way round for a model with recurrent layers.
 
     Some releases cannot decompose layers that the TorchScript exporter still writes (torch 2.14's dynamo path
-    fails on a BiGRU, "Failed to decompose the FX graph"), and torch.export unrolls an LSTM: measured on two cores,
-    29 s for crnn_lstm and 236 s for crnn_notebook, where the TorchScript exporter writes ONNX's own LSTM/GRU ops in
-    under a second with the same parity (2e-7). The parity check afterwards is the same for both paths. Returns
+    fails on a BiGRU, "Failed to decompose the FX graph"), and torch.export unrolls an LSTM step by step (minutes
+    for crnn_notebook; tests/test_export.py exports every registered reader), where the TorchScript exporter writes
+    ONNX's own LSTM/GRU ops at once. The parity check afterwards is the same for both paths. Returns
     (exporter, why the first choice was not used, or "").
     """
     x = example if len(example) > 1 else example.repeat(2, 1, 1, 1)  # size-1 dims would be specialised

@@ -396,17 +396,20 @@ def _change(value: float, reference: float | None) -> float:
 
 
 def _validation(run_dir: Path, checkpoint: str) -> dict[str, Any]:
-    """The checkpoint's epoch and validation scores from metrics.csv (best: the lowest val/objective, as the
-    checkpoint callback chose it; last: the last epoch), and the lowest validation loss of any epoch."""
+    """The checkpoint's epoch and validation scores from metrics.csv (best: the best epoch by the run's `monitor`,
+    as the checkpoint callback chose it; last: the last epoch), and the lowest validation loss of any epoch."""
     from hardsight.runs.folder import RunFolder
+    from hardsight.tasks import ImageClassifier
 
-    path = RunFolder(run_dir).metrics
+    run = RunFolder(run_dir)
+    metric, mode = ImageClassifier.monitored(run.load_config().monitor)
+    path = run.metrics
     # a resumed run may have logged an epoch twice: its later row is the one its checkpoints saw
     rows = list({r["epoch"]: r for r in csv.DictReader(path.open())}.values()) if path.is_file() else []
     if not rows:
         raise RunError(f"{path}: no epochs recorded, so the checkpoint's validation scores are unknown")
     if checkpoint == "best":
-        row = min(rows, key=lambda r: float(r["val/objective"]))
+        row = (min if mode == "min" else max)(rows, key=lambda r: float(r[metric]))
     else:
         row = max(rows, key=lambda r: int(r["epoch"]))
     return {"checkpoint_epoch": int(row["epoch"]), "val_loss": float(row["val/loss"]),

@@ -19,7 +19,7 @@ class Recogniser(L.LightningModule):
         self._val: list = []
         self._val_loss: list[float] = []  # loss x images, per batch
 
-    def log_train(self, loss: torch.Tensor, n: int, accuracy: float) -> None:
+    def log_train(self, loss: torch.Tensor, n: int, accuracy: float | torch.Tensor) -> None:
         """The epoch's training loss and accuracy (as the task's validation accuracy counts it), so the train and
         validation curves show over-fitting side by side."""
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
@@ -51,10 +51,11 @@ class Recogniser(L.LightningModule):
 
     accuracy_metric = "val/accuracy"  # the task's accuracy, for `monitor: accuracy`
 
-    def monitored(self, monitor: str) -> tuple[str, str]:
+    @classmethod
+    def monitored(cls, monitor: str) -> tuple[str, str]:
         """(logged metric, "min" or "max") of a `monitor` setting: objective, val_loss or accuracy."""
         return {"objective": ("val/objective", "min"), "val_loss": ("val/loss", "min"),
-                "accuracy": (self.accuracy_metric, "max")}[monitor]
+                "accuracy": (cls.accuracy_metric, "max")}[monitor]
 
 
 def val_objective(error: float, mean_loss: float) -> float:
@@ -95,7 +96,7 @@ def make_optimizers(module: L.LightningModule, params: list):
 class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
     """One cycle counted in optimiser steps: from a 25th of each group's peak up to it over `warmup_steps` (cosine),
     then a cosine down to a 10,000th of it at `total_steps`. Written here rather than torch's OneCycleLR, whose warm-up
-    is a share of the whole run (150 steps in a short run, 700 in a long one) and whose length cannot be re-planned
+    is a share of the whole run (a short run's is short) and whose length cannot be re-planned
     once a time budget turns out to fit fewer steps. Resuming with more epochs keeps the new, longer plan."""
 
     def __init__(self, optimizer, peaks: list[float], warmup_steps: int, total_steps: int):

@@ -72,7 +72,7 @@ class ImageClassifier(Recogniser):
             x, y = mix_batch(x, y, self.hparams.mixup)
         logits = self(x)
         loss = self.loss(logits, y)
-        self.log_train(loss, len(x), (logits.argmax(1) == y.argmax(1)).float().mean().item())  # top-1 (mixed: the larger share)
+        self.log_train(loss, len(x), (logits.argmax(1) == y.argmax(1)).float().mean())  # top-1 (mixed: the larger share)
         return loss
 
     def validation_step(self, batch, batch_idx: int) -> None:
