@@ -20,28 +20,11 @@ Lite0 training step is seven times slower in bf16 than in fp32.
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-
-
-def synthetic_grids(items, classes: list[str], n: int, seed: int):
-    """(tiles, target, answer) for n 3x3 grids; the target class is in 1 to 4 cells, absent elsewhere."""
-    from hardsight.data.io import load_image
-
-    rng = random.Random(seed)
-    targets = [c for c in classes if c != "Other"]
-    for _ in range(n):
-        target = rng.choice(targets)
-        pos = [it for it in items if target in it.labels]
-        neg = [it for it in items if target not in it.labels]
-        k = rng.randint(1, min(4, len(pos)))
-        cells = rng.sample(range(9), k)
-        tiles = [load_image((rng.choice(pos) if i in cells else rng.choice(neg)).path, "RGB") for i in range(9)]
-        yield tiles, target, sorted(cells)
 
 
 def train_recipe(name: str, args, run: Path) -> float:
@@ -60,22 +43,34 @@ def train_recipe(name: str, args, run: Path) -> float:
     return result.minutes
 
 
-def test_items(run: Path) -> list:
-    """The test split of a run folder, as it was trained."""
+def split_items(run: Path) -> dict:
+    """The val and test parts of a run folder, as it was trained."""
     from hardsight.data.image.prepare import prepare_image_data
     from hardsight.runs.folder import RunFolder
 
     folder = RunFolder.open(run)
-    return prepare_image_data(folder.load_config(), folder.load_split(), folder.load_labels()).items["test"]
+    return prepare_image_data(folder.load_config(), folder.load_split(), folder.load_labels()).items
 
 
-def score(run: Path, test: list, minutes: float, args, tta: bool) -> dict:
+def retuned(clf, val: list) -> dict[str, float]:
+    """Per-class thresholds tuned on the run's validation split by this version's `tune_thresholds` (a run trained
+    by an earlier version keeps its own in labels.json; `--retune` scores with these instead, in memory)."""
+    from hardsight.engine.evaluator import image_scores
+    from hardsight.engine.metrics import tune_thresholds
+
+    _, probs, truth = image_scores(clf, val, False, None)
+    return dict(zip(clf.classes, tune_thresholds(truth, probs, len(clf.classes))))
+
+
+def score(run: Path, parts: dict, minutes: float, args, tta: bool) -> dict:
     """Test-split scores, speed on both engines and the synthetic grid solve rate of one trained run."""
     from hardsight.engine.evaluator import image_scores
     from hardsight.engine.exporter import export
-    from hardsight.grid import assemble_grid, solve
+    from hardsight.grid import solve
+    from hardsight.grid.synthetic import synthetic_grids
     from hardsight.engine.image_predictor import ImagePredictor
 
+    test = parts["test"]
     clf = ImagePredictor(run, engine="torch", tta=tta)
     start = time.perf_counter()
     by_torch = clf.predict([it.path for it in test])  # end to end: decode, resize, model, per batch of 64
@@ -88,9 +83,10 @@ def score(run: Path, test: list, minutes: float, args, tta: bool) -> dict:
     same = sum(a.label == b.label for a, b in zip(by_torch, by_onnx))
     worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(by_torch, by_onnx) for c in a.probabilities)
     m, _, _ = image_scores(onnx_clf, test, False, None)
-    grids = list(synthetic_grids(test, onnx_clf.classes, args.grids, args.seed))
-    solved = sum(solve(onnx_clf, assemble_grid([t.resize((100, 100)) for t in tiles], 3, 3), target).selected == answer
-                 for tiles, target, answer in grids)
+    if args.retune:
+        onnx_clf.thresholds = retuned(onnx_clf, parts["val"])
+    grids = synthetic_grids(test, onnx_clf.classes, args.grids, args.seed)
+    solved = sum(solve(onnx_clf, g.image(3, 3), g.target).selected == g.answer for g in grids)
     return {"metrics": m, "minutes": minutes, "ms_torch": ms_tile, "ms_onnx": ms_onnx, "same": same, "n": len(test),
             "worst": worst, "grids": solved / len(grids), "clf": onnx_clf}
 
@@ -109,6 +105,8 @@ def main() -> None:
     ap.add_argument("--grids", type=int, default=200)
     ap.add_argument("--out", type=Path, default=ROOT / "bench-runs" / "recaptcha_tiles")
     ap.add_argument("--run", type=Path, action="append", help="score existing run folders instead of training")
+    ap.add_argument("--retune", action="store_true", help="solve grids with thresholds tuned on each run's validation "
+                                                          "split by this version (not those saved in the run)")
     args = ap.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: dataset folder not found")
@@ -123,11 +121,12 @@ def main() -> None:
         runs.append((name, run, train_recipe(name, args, run)))
     rows = []
     for name, run, minutes in runs:
-        test = test_items(run)
-        rows += [(name, run, tta, score(run, test, minutes, args, tta)) for tta in (False, True)]
+        parts = split_items(run)
+        rows += [(name, run, tta, score(run, parts, minutes, args, tta)) for tta in (False, True)]
 
     print(f"\nrecaptcha_tiles: {rows[0][3]['n']} test tiles (duplicate-aware split, seed {args.seed}), "
-          f"budget {args.max_minutes:g} min per recipe\n")
+          f"budget {args.max_minutes:g} min per recipe"
+          + ("; grid thresholds re-tuned on validation by this version" if args.retune else "") + "\n")
     print("| recipe | TTA | top-1 | balanced | macro-F1 | 3x3 grids solved | train min | ms/tile PyTorch | "
           "ms/tile ONNX | same top class (max prob diff) |\n|---|---|---|---|---|---|---|---|---|---|")
     for name, run, tta, r in rows:

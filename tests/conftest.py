@@ -25,3 +25,13 @@ def trained_run(tmp_path_factory, captchas) -> Path:
     out = tmp_path_factory.mktemp("runs") / "crnn"
     train(TrainConfig(task="text", data=str(captchas), out=str(out), epochs=2, seed=0), progress=False)
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def picture_cache(tmp_path_factory) -> Path:
+    """Disk caches and file indexes of the tests go to a folder of the session, never the user's ~/.cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("hardsight-cache")
+    os.environ["HARDSIGHT_CACHE"] = str(folder)  # CLI tests run as subprocesses inherit it
+    return folder

@@ -131,9 +131,12 @@ def test_classification_metrics_by_hand():
     assert 0 < ml.mean_average_precision <= 1
 
 
-def test_thresholds_maximise_f1():
+def test_thresholds_maximise_f1_and_sit_between_the_classes():
     probs = np.array([[0.9], [0.7], [0.4], [0.2]])
-    assert tune_thresholds([[0], [0], [], []], probs, 1) == [0.45]
+    # every cut-off in (0.4, 0.7] separates them: the middle one, not the lowest (a grid would pick doubtful cells)
+    assert tune_thresholds([[0], [0], [], []], probs, 1) == [0.55]
+    probs = np.array([[0.9], [0.5], [0.45], [0.1]])  # only 0.5 separates them
+    assert tune_thresholds([[0], [0], [], []], probs, 1) == [0.5]
 
 
 def test_cli_train_evaluate_predict_image(tiles, tmp_path):

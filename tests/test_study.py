@@ -39,13 +39,14 @@ def test_conditions_double_mix_and_half_occlude(faces, tmp_path):
     for part in ("train", "test"):  # mixed-unique trains the study's fourth model and is its mixed test set
         items = data.items[part]
         assert len(v[part]["mixed"]) == 2 * len(items) and len(v[part]["mixed-unique"]) == len(items)
-        occluded = [not torch.equal(a.image, b.image) for a, b in zip(items, v[part]["mixed-unique"])]
+        occluded = [not torch.equal(a.picture(), b.picture()) for a, b in zip(items, v[part]["mixed-unique"])]
         assert sum(occluded) == len(items) // 2
         for cls in {it.labels[0] for it in items}:  # half of each class (odd counts round either way)
             mine = [o for o, it in zip(occluded, items) if it.labels[0] == cls]
             assert abs(2 * sum(mine) - len(mine)) <= 1
-        assert all(not torch.equal(a.image, b.image) for a, b in zip(items, v[part]["occluded"]))
-        assert all(torch.equal(a.image, b.image) for a, b in zip(items, v[part]["clean"]))
+        assert all(not torch.equal(a.picture(), b.picture()) for a, b in zip(items, v[part]["occluded"]))
+        assert all(torch.equal(a.picture(), b.picture()) for a, b in zip(items, v[part]["clean"]))
+        assert all(b.image is a.image for a, b in zip(items, v[part]["occluded"]))  # drawn on read, never a copy
 
 
 def test_relative_changes_against_clean_test_and_against_the_models_own_test():

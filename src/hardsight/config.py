@@ -48,6 +48,8 @@ ONE_TASK_SETTINGS = {
     "loss": ("image", "text readers train on CTC or per-position cross-entropy"),
     **{name: ("image", "text readers take `augment` alone") for name in AUGMENT_RANGES},
     "normalize": ("image", "text readers normalise with fixed statistics"),
+    "limit_per_class": ("image", "text labels are free text, not classes"),
+    "cache": ("image", "text readers hold their (small, 32-pixel-high) images in RAM"),
     "crop": ("text", "image runs resize the whole tile (faces: --faces crops to the landmarks)"),
     **{name: ("image", "text readers train from scratch")
        for name in ("pretrained", "weights", "freeze_epochs", "trainable_layers", "layer_decay")},
@@ -155,6 +157,10 @@ class TrainConfig:
     label_col: str = "label"
     group_col: str | None = None  # CSV column whose groups never span two splits (e.g. a person)
     extra_labels: str | None = None  # label-correction CSV (file,label) adding labels to files
+    limit_per_class: int | None = None  # train on a subset of DATA: at most this many files per class, drawn by
+    # `seed` before splitting (never of val_dir / test_dir); None reads all
+    cache: Literal["auto", "ram", "disk", "none"] = "auto"  # where decoded pictures live (data/image/store.py): RAM
+    # while they fit a quarter of the machine's memory (auto), a memory-mapped file reused across runs, or nowhere
     class_weights: Literal["balanced", "sqrt", "none"] | None = None
     sampler: Literal["shuffle", "balanced"] = "shuffle"
     label_smoothing: float | None = None
@@ -206,7 +212,8 @@ class TrainConfig:
                 object.__setattr__(self, name, value)
         if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
             raise ConfigError(f"split must be three fractions summing to 1 (train, val, test), got {self.split}")
-        for name in ("epochs", "batch_size", "height", "width", "patience", "beam_width", "plateau_patience"):
+        for name in ("epochs", "batch_size", "height", "width", "patience", "beam_width", "plateau_patience",
+                     "limit_per_class"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.channels not in (1, 3):

@@ -28,10 +28,11 @@ app = typer.Typer(cls=_FriendlyErrors, no_args_is_help=True, add_completion=Fals
                   help="Train, evaluate and serve recognisers for images that are hard on purpose.")
 
 from hardsight.cli import balance, demo, evaluate, export, inspect, landmarks, lr_find, occlude, predict, runs, serve, solve, study, train  # noqa: E402,F401  (each registers its verb)
-from hardsight.cli import tune  # noqa: E402,F401
+from hardsight.cli import assess, tune  # noqa: E402,F401
 
 app.add_typer(train.app, name="train")
 app.add_typer(study.app, name="study")
+app.add_typer(assess.app, name="assess")
 
 
 def main() -> None:

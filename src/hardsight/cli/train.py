@@ -22,6 +22,16 @@ SaveEveryEpoch = Annotated[bool, typer.Option(help="Keep a checkpoint of every e
                                                    "--checkpoint epoch-N, evaluate --every-epoch).")]
 Split = Annotated[Optional[str], typer.Option(help="train,val,test fractions (default 0.8,0.1,0.1).")]
 Augment = Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")]
+# image runs: a part given as a folder, read as DATA is (AffectNet's val_set/ too); DATA fills the other parts
+ImageValDir = Annotated[Optional[Path], typer.Option(help="Use this folder (or CSV) as the validation set; DATA is "
+                                                          "split into train and test.")]
+ImageTestDir = Annotated[Optional[Path], typer.Option(help="Use this folder (or CSV) as the test set, e.g. AffectNet's "
+                                                           "val_set/; DATA is split into train and val.")]
+LimitPerClass = Annotated[Optional[int], typer.Option(help="Train on at most N images per class of DATA (not of "
+                                                           "--val-dir/--test-dir), a subset drawn by --seed.")]
+Cache = Annotated[Optional[str], typer.Option(help="Where decoded pictures live: auto (RAM while they fit a quarter of "
+                                                  "memory, else disk), ram, disk (a memory-mapped cache reused by "
+                                                  "later runs, under $HARDSIGHT_CACHE) or none (decoded each read).")]
 ConfigFile = Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="YAML of settings; flags override it.")]
 # hardware and logs, shared by every task (DDP: --devices N --strategy ddp; torchrun/SLURM start ranks themselves)
 Accelerator = Annotated[Optional[str], typer.Option(help="auto, cpu or gpu.")]
@@ -122,7 +132,8 @@ def text(
 @app.command()
 def image(
     data: Annotated[Path, typer.Argument(help="Class folders (DATA/<class>/*.jpg), a CSV (file,label[,group]), "
-                                              "or a folder holding labels.csv and images/.")],
+                                              "a folder holding labels.csv and images/, or an AffectNet folder "
+                                              "(images/ + annotations/*_exp.npy).")],
     out: Annotated[Optional[Path], typer.Option(help="Run folder (default: runs/image/<model>-N).")] = None,
     model: Annotated[Optional[str], typer.Option(help="Default: tf_efficientnet_lite0 fine-tuned when its weights are "
                                                       "installed, else compact from scratch; compact_wide, or any "
@@ -154,6 +165,10 @@ def image(
     seed: Seed = None,
     resume: Resume = False,
     split: Split = None,
+    val_dir: ImageValDir = None,
+    test_dir: ImageTestDir = None,
+    limit_per_class: LimitPerClass = None,
+    cache: Cache = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default 32 fine-tuning, 64 from scratch).")] = None,
     lr: Annotated[Optional[str], typer.Option(help="Peak learning rate of the head (default 2e-3 fine-tuning, 3e-3 "
                                                   "from scratch), or 'auto' for the LR finder.")] = None,
@@ -177,8 +192,9 @@ def image(
     workers: Annotated[Optional[int], typer.Option(help="DataLoader worker processes.")] = None,
     save_every_epoch: SaveEveryEpoch = False,
     faces: Annotated[bool, typer.Option(help="Face stage: 68 landmarks, then a crop with the eyes level.")] = False,
-    landmarks: Annotated[Optional[Path], typer.Option(help="Folder of <stem>_lnd.npy (hardsight landmarks; "
-                                                           "AffectNet annotations/); others are detected.")] = None,
+    landmarks: Annotated[Optional[Path], typer.Option(help="Folder of <stem>_lnd.npy (hardsight landmarks); an "
+                                                           "AffectNet image's own annotations/ are used without it; "
+                                                           "others are detected.")] = None,
     face_detector: Annotated[Optional[str], typer.Option(help="hog (fast) or cnn (more poses, slower).")] = None,
     face_margin: Annotated[Optional[float], typer.Option(help="Crop beyond the landmarks' box, a fraction of its side "
                                                              "on each side (default 0: brows to chin, jaw to jaw).")] = None,

@@ -166,7 +166,7 @@ def inspect_image_dataset(data: Path | str, out: Path | str | None = None, label
     thumbs, titles = [], []
     for c in ds.classes:
         picks = [it for it in ds.items if c in it.labels][:per_class]
-        thumbs += [it.image.permute(1, 2, 0).numpy() for it in picks] + [np.full((64, 64, 3), 255, np.uint8)] * (per_class - len(picks))
+        thumbs += [it.picture().permute(1, 2, 0).numpy() for it in picks] + [np.full((64, 64, 3), 255, np.uint8)] * (per_class - len(picks))
         titles += [c] + [""] * (per_class - 1)
     ins.plots = [plots.bar_chart(counts, out / "class_counts.png", "images per class", "class"),
                  plots.image_grid(thumbs, titles, out / "samples_per_class.png", cols=per_class,
@@ -195,7 +195,7 @@ def augmented_samples(cfg: TrainConfig, out: Path, images: int = 4, draws: int =
     torch.manual_seed(cfg.seed)
     thumbs, titles = [], []
     for i in picks:
-        thumbs.append(train.items[i].image.permute(1, 2, 0).numpy())
+        thumbs.append(train.items[i].picture().permute(1, 2, 0).numpy())
         titles.append(", ".join(train.items[i].labels))
         for _ in range(draws):
             thumbs.append((train[i][0] * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy())

@@ -239,7 +239,9 @@ def image_scores(predictor, items, multi_label: bool, thresholds: list[float] | 
     from hardsight.engine.metrics import classification_metrics
 
     index = {c: i for i, c in enumerate(predictor.classes)}
-    probs = predictor.probabilities([it.image for it in items])
+    chunk = 1024  # pictures read (from RAM, the disk cache or the files) at a time, never the whole set
+    probs = np.concatenate([predictor.probabilities([it.picture() for it in items[i:i + chunk]])
+                            for i in range(0, len(items), chunk)]) if items else predictor.probabilities([])
     truth = [[index[lab] for lab in it.labels] for it in items]
     return classification_metrics(truth, probs, predictor.classes, multi_label, thresholds), probs, truth
 

@@ -115,7 +115,11 @@ def classification_metrics(labels: list[list[int]], probs, classes: list[str], m
 
 
 def tune_thresholds(labels: list[list[int]], probs, num_classes: int) -> list[float]:
-    """Per class, the probability cut-off that maximises one-vs-rest F1 on validation (0.5 if unseen)."""
+    """Per class, the probability cut-off that maximises one-vs-rest F1 on validation (0.5 if unseen).
+
+    Where several cut-offs tie (a small or well-separated validation set: every cut-off between the classes
+    scores the same), the middle one of them is kept, not the lowest: a 0.05 cut-off that happened to separate a
+    few validation images picks every doubtful cell of a grid."""
     import numpy as np
 
     probs = np.asarray(probs)
@@ -126,12 +130,8 @@ def tune_thresholds(labels: list[list[int]], probs, num_classes: int) -> list[fl
         if not y.any():
             out.append(0.5)
             continue
-        best, best_t = -1.0, 0.5
-        for t in grid:
-            pred = probs[:, j] >= t
-            tp = float((pred & y).sum())
-            f1 = 2 * tp / max(1.0, pred.sum() + y.sum())
-            if f1 > best + 1e-9:
-                best, best_t = f1, float(t)
-        out.append(round(best_t, 3))
+        f1 = np.array([2 * float(((probs[:, j] >= t) & y).sum()) / max(1.0, float((probs[:, j] >= t).sum() + y.sum()))
+                       for t in grid])
+        tied = grid[f1 >= f1.max() - 1e-9]
+        out.append(round(float(tied[(len(tied) - 1) // 2]), 3))
     return out

@@ -24,6 +24,7 @@ from hardsight.console import console
 from hardsight.data.io import refuse_out_inside
 from hardsight.data.text.labels import Skipped
 from hardsight.data.image.prepare import ImageData
+from hardsight.data.text.prepare import TextData
 from hardsight.errors import RunError
 from hardsight.engine.experiment_log import hparam_metrics, log_hparams, make_logger
 from hardsight.engine.metrics import ClassificationMetrics, TextMetrics
@@ -72,13 +73,14 @@ def interrupt_as_keyboard_interrupt(trainer: L.Trainer):
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, preprocess=None,
-          prepared: ImageData | None = None, extra_callbacks: list | None = None) -> TrainResult:
+          prepared: ImageData | TextData | None = None, extra_callbacks: list | None = None) -> TrainResult:
     """Train from `cfg` into a new run folder (or continue `cfg.out` when resuming).
 
     Args:
         preprocess: image tasks only, `(path, PIL image) -> PIL image` applied before caching (e.g. a face crop);
             with `cfg.faces` and none given, the face stage (landmarks, aligned crop).
-        prepared: image tasks only, items already read and split (the occlusion study builds its conditions so).
+        prepared: the task's data already read and split (ImageData, TextData): the occlusion study builds its
+            conditions so, `hardsight assess` its nested subsets.
         extra_callbacks: more Lightning callbacks (`hardsight tune` reports each epoch to its trial so).
     """
     quiet_lightning()
@@ -160,7 +162,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
 
 
 def assemble(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None, preprocess=None,
-             prepared: ImageData | None = None):
+             prepared: ImageData | TextData | None = None):
     """Data, labels.json content, LightningModule and DataModule for the task of `cfg` (its TaskSpec builds them)."""
     return task_of(cfg.task).assemble(cfg, saved_split, saved_labels, preprocess, prepared)
 

@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 SPACES = Path(__file__).parent.parent / "tune_spaces"  # the default space of each task: text.yaml, image.yaml
 MONITOR = "val/objective"  # what every trial minimises (as training.MONITOR; not imported, to keep import light)
 NOT_SEARCHED = {"task", "data", "out", "seed", "split", "val_dir", "test_dir", "model_args"}  # the split stays fixed
-DATA_SETTINGS = {"image_size", "label_col", "group_col", "extra_labels", "faces", "landmarks", "face_detector"}
+DATA_SETTINGS = {"image_size", "label_col", "group_col", "extra_labels", "faces", "landmarks", "face_detector",
+                 "limit_per_class"}
 STUDY_NAME = "hardsight-tune"
 SAMPLERS = ("tpe", "grid")
 _RANGE_KEYS = {"low", "high", "log", "step"}

@@ -17,6 +17,7 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
 from hardsight.config import FACE_MARGIN
+from hardsight.data.image.affectnet import landmark_file as affectnet_landmarks
 from hardsight.errors import ConfigError, DataError
 from hardsight.faces.align import align_face
 from hardsight.faces.landmarks import DETECTORS, NoFace, detect_landmarks, find_landmark_file, read_landmarks, write_landmarks
@@ -30,7 +31,8 @@ class FaceStage:
 
     Args:
         landmarks: a folder of `<stem>_lnd.npy` files (from `hardsight landmarks`, or AffectNet's annotations/),
-            looked up mirrored below `base` or flat; images without one are detected.
+            looked up mirrored below `base` or flat. An AffectNet image without one there is read with its own
+            (ROOT/annotations/ beside ROOT/images/, DATA's or a --test-dir's alike); the others are detected.
         cache: a folder of landmarks keyed by picture content; read first, and written to when `write_cache`.
         margin: crop beyond the landmarks' box, as a fraction of its longer side on each side.
     """
@@ -54,6 +56,10 @@ class FaceStage:
         return cls(cfg.image_size, cfg.landmarks, data if data.is_dir() else data.parent, cache,
                    cfg.face_detector, write_cache, cfg.face_margin)
 
+    def cache_key(self) -> str:
+        """What this stage does to a picture, for the key of a disk cache of its crops (data/image/store.py)."""
+        return f"face:{self.size}:{self.margin}:{self.detector}:{self.landmarks}"
+
     def __call__(self, path, image: Image.Image) -> Image.Image:
         crop, lm = align_face(image, self.find(path, image), self.size, self.margin)
         crop.info["landmarks"] = lm
@@ -62,8 +68,9 @@ class FaceStage:
     def find(self, path, image: Image.Image) -> np.ndarray:
         """Landmarks of `image` in its own pixels: from the landmarks folder, the cache, or dlib."""
         key = _key(image)
-        if self.landmarks is not None and isinstance(path, (str, Path)):
-            f = find_landmark_file(Path(path), self.landmarks, self.base)
+        if isinstance(path, (str, Path)):
+            f = find_landmark_file(Path(path), self.landmarks, self.base) if self.landmarks is not None else None
+            f = f or affectnet_landmarks(Path(path))
             if f is not None:
                 return self._remember(key, read_landmarks(f))
         if key in self.known:

@@ -2,7 +2,8 @@
 
 `occlusion_study` repeats the experiment of the VR-headset study end to end: faces are cropped and
 aligned once (landmarks cached in STUDY/landmarks), split once by group (a performer never on two
-sides), and occluded on the aligned crop from its landmarks. One image run per train condition
+sides; with `test_dir` the test faces are that folder's and DATA is split into train and val only), and
+occluded on the aligned crop from its landmarks. One image run per train condition
 (STUDY/runs/<condition>/) is scored on every test condition:
 
 - train: clean; occluded; mixed (both versions of every training face); mixed-unique (each training
@@ -33,7 +34,7 @@ from typing import Any
 
 from hardsight.config import TrainConfig
 from hardsight.console import console
-from hardsight.data.image.labels import ImageItem
+from hardsight.data.image.labels import ImageItem, Occlusion
 from hardsight.errors import ConfigError, RunError
 from hardsight.jobs.files import atomic_write
 from hardsight.jobs.manifest import refuse_other_settings
@@ -45,7 +46,7 @@ CHECKPOINTS = ("best", "last")  # best validation objective, last epoch trained
 BUDGET_KEYS = ("out", "max_minutes", "conditions", "checkpoints")
 # what the study decides for every condition alike: a recipe (--config) may not change these
 STUDY_OWNED = ("task", "data", "out", "split", "seed", "label_col", "group_col", "faces", "landmarks", "face_detector",
-               "occluder", "occlusion_prob", "val_dir", "test_dir", "multi_label", "extra_labels")
+               "occluder", "occlusion_prob", "val_dir", "test_dir", "multi_label", "extra_labels", "limit_per_class")
 
 
 def fine_tuning() -> dict[str, Any]:
@@ -76,6 +77,8 @@ class StudyConfig:
     lr: float = 3e-3
     split: tuple[float, float, float] = (0.7, 0.1, 0.2)
     seed: int = 0
+    test_dir: str | None = None  # the test faces (any layout DATA may have); DATA is then split into train and val
+    limit_per_class: int | None = None  # at most this many faces per class of DATA, drawn by `seed` before splitting
     conditions: tuple[str, ...] = TRAIN_CONDITIONS
     checkpoints: tuple[str, ...] = ("best",)  # which checkpoints of each run are scored
     settings: dict[str, Any] = field(default_factory=dict)  # other image-task settings (optimizer, augment, ...)
@@ -105,7 +108,7 @@ class StudyConfig:
                     pretrained=self.pretrained, image_size=self.image_size, epochs=self.epochs,
                     max_minutes=self.max_minutes, batch_size=self.batch_size, lr=self.lr, weight_decay=5e-4,
                     split=tuple(self.split), seed=self.seed, label_col=self.label_col, group_col=self.group_col,
-                    faces=True, landmarks=self.landmarks, face_detector=self.face_detector,
+                    test_dir=self.test_dir, limit_per_class=self.limit_per_class, faces=True, landmarks=self.landmarks, face_detector=self.face_detector,
                     # light: smaller crops of a tight face cut off the mouth or brows (on TFEID's clean faces the
                     # accuracy is within noise of the heavier earlier recipe: benchmarks/face_recipes.py)
                     augment=0.5, min_scale=0.8,
@@ -260,7 +263,7 @@ def _check_settings(out: Path, cfg: StudyConfig) -> None:
 
 def _training(cfg: StudyConfig) -> dict[str, Any]:
     """Every condition's training settings but the budget and the run folder (which may change between reruns)."""
-    return {k: v for k, v in cfg.train_config().to_dict().items() if k not in ("out", "max_minutes")}
+    return {k: v for k, v in cfg.train_config().to_dict().items() if k not in ("out", "max_minutes", "cache")}
 
 
 def _data_root(cfg: StudyConfig) -> Path:
@@ -273,12 +276,11 @@ def _name(item: ImageItem, root: Path) -> str:
 
 
 def _occluded(item: ImageItem, cfg: StudyConfig, root: Path) -> ImageItem:
-    """The same face with the occluder drawn on its aligned crop (seeded by file, for a random patch)."""
-    from hardsight.faces.stage import occlude_tensor
-
+    """The same face with the occluder drawn on its aligned crop whenever it is read (seeded by file, for a random
+    patch): the picture itself is shared with the clean version, never held twice."""
     seed = zlib.crc32(f"{cfg.seed}/{_name(item, root)}".encode())
-    image = occlude_tensor(item.image, cfg.occluder, item.landmarks, seed, cfg.area)
-    return ImageItem(list(item.paths), list(item.labels), item.group, image, item.landmarks)
+    return dataclasses.replace(item, paths=list(item.paths), labels=list(item.labels),
+                               occlusion=Occlusion(cfg.occluder, seed, cfg.area))
 
 
 def _half(items: list[ImageItem], seed: int) -> set[int]:
@@ -323,13 +325,12 @@ def _write_mixed_unique(parts: dict[str, list[ImageItem]], cfg: StudyConfig, pat
 def _train(cfg: StudyConfig, cond: str, run_dir: Path, data, versions, stage, progress) -> dict[str, Any]:
     """Train (or finish training) the run of one condition; validation follows the training condition."""
     import hardsight
-    from hardsight.data.image.prepare import ImageData
 
     resume = (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*.ckpt"))
     if run_dir.exists() and not resume:
         shutil.rmtree(run_dir)  # a start that never finished an epoch; the folder is the study's own
-    prepared = ImageData(data.classes, {"train": versions["train"][cond], "val": versions["val"][cond],
-                                        "test": versions["test"]["clean"]}, data.skipped, data.duplicates, data.root)
+    prepared = dataclasses.replace(data, items={"train": versions["train"][cond], "val": versions["val"][cond],
+                                                "test": versions["test"]["clean"]})
     result = hardsight.train(cfg.train_config(run_dir), resume=resume, progress=progress, preprocess=stage,
                              prepared=prepared)
     info = {"train_minutes": result.minutes, "epochs": result.epochs, "stopped_by": result.stopped_by}
@@ -452,6 +453,8 @@ def study_markdown(cfg: StudyConfig, cells: list[StudyCell]) -> str:
     by = {(c.train, c.test, c.checkpoint): c for c in cells}
     lines = [f"# Occlusion study: {cfg.occluder}", "",
              f"Data `{cfg.data}`" + (f", split by `{cfg.group_col}`" if cfg.group_col else "")
+             + (f", at most {cfg.limit_per_class} faces per class" if cfg.limit_per_class else "")
+             + (f", test faces from `{cfg.test_dir}`" if cfg.test_dir else "")
              + f", seed {cfg.seed}; {cfg.model} at {cfg.image_size} px, faces cropped and aligned by landmarks.", "",
              TEST_MEANING, "",
              "| train | checkpoint | " + " | ".join(TEST_CONDITIONS) + " |",
@@ -516,7 +519,7 @@ def _sample_figure(test: list[ImageItem], versions, out: Path, n: int = 6) -> No
         return
     occ = versions["test"]["occluded"]
     picks = list(range(0, len(test), max(1, len(test) // n)))[:n]
-    images = [test[i].image.permute(1, 2, 0).numpy() for i in picks] + [occ[i].image.permute(1, 2, 0).numpy() for i in picks]
+    images = [x.picture().permute(1, 2, 0).numpy() for x in [test[i] for i in picks] + [occ[i] for i in picks]]
     titles = [test[i].labels[0] for i in picks] + ["occluded"] * len(picks)
     image_grid(images, titles, out, cols=len(picks))
 

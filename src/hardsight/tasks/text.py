@@ -86,7 +86,7 @@ class TextTask(TaskSpec):
         from hardsight.data.text.prepare import prepare_text_data, print_text_summary
         from hardsight.data.text.datamodule import TextDataModule
 
-        data = prepare_text_data(cfg, saved_split, saved_labels)
+        data = prepared or prepare_text_data(cfg, saved_split, saved_labels)
         print_text_summary(data)
         labels = data.labels_json()
         module = TextReader(cfg.model, data.charset, labels["input"], data.max_length, lr=cfg.lr,

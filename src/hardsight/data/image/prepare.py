@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from hardsight.config import AUGMENT_RANGES, TrainConfig
 from hardsight.console import console
-from hardsight.data.image.labels import ImageDataset, ImageItem, class_counts, load_image_dataset, stratified_split
+from hardsight.data.image.store import CACHE_WORDS, choose_mode
+from hardsight.data.image.labels import (ImageDataset, ImageItem, class_counts, decode_labelled_files, limit_per_class,
+                                        read_labelled_files, stratified_split)
 from hardsight.data.text.labels import Skipped
 from hardsight.engine.distributed import eval_sampler, world_size_of
 from hardsight.errors import DataError
@@ -29,6 +32,9 @@ class ImageData:
     skipped: Skipped
     duplicates: int
     root: Path
+    folders: dict[str, str] = field(default_factory=dict)  # part -> the folder it was given as (--test-dir)
+    limited: tuple[int, int, int] | None = None  # --limit-per-class: (per class, files kept, files of DATA)
+    cache: str = "ram"  # where the pictures are: ram, disk or none (data/image/store.py)
 
     def class_weights(self, mode: str) -> list[float]:
         """'balanced': n / (k * count) per class, as scikit-learn's; 'sqrt': its square root, which lifts rare
@@ -45,7 +51,7 @@ class ImageData:
         summed image by image, so a large split is never held as floats at once."""
         total, squares, pixels = torch.zeros(3, dtype=torch.float64), torch.zeros(3, dtype=torch.float64), 0
         for it in self.items["train"]:
-            x = it.image.flatten(1).to(torch.float64) / 255
+            x = it.picture().flatten(1).to(torch.float64) / 255
             total += x.sum(1)
             squares += (x * x).sum(1)
             pixels += x.shape[1]
@@ -65,37 +71,103 @@ class ImageData:
 
 def prepare_image_data(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None,
                        preprocess=None) -> ImageData:
-    """Read, merge duplicates, split (or reuse a saved split) and cache at the input size."""
-    ds: ImageDataset = load_image_dataset(Path(cfg.data), cfg.image_size, cfg.label_col, cfg.group_col,
-                                          Path(cfg.extra_labels) if cfg.extra_labels else None,
-                                          classes=saved_labels["classes"] if saved_labels else None,
-                                          workers=cfg.workers or 4, preprocess=preprocess)
+    """Read, merge duplicates, split (or reuse a saved split) and cache at the input size.
+
+    A part given as a folder (--val-dir, --test-dir) is that folder's images, read as DATA is; DATA (after
+    --limit-per-class) is split into the other parts, their --split fractions renormalised."""
+    data = Path(cfg.data)
+    base = data if data.is_dir() else data.parent
+    rows, skipped = read_labelled_files(data, cfg.label_col, cfg.group_col,
+                                        Path(cfg.extra_labels) if cfg.extra_labels else None)
+    read = len(rows)
+    where = None
+    if saved_split:  # the files the run was split from, and no others: a limited subset is never drawn again
+        where = {_rel(Path(p), base): s for s in SPLITS for paths in saved_split[s] for p in paths}
+        rows = [row for row in rows if _rel(row[0], base) in where]
+    elif cfg.limit_per_class:
+        rows = limit_per_class(rows, cfg.limit_per_class, cfg.seed)
+    mode = choose_mode(cfg.cache, len(rows), cfg.image_size, cfg.devices)
+    ds: ImageDataset = decode_labelled_files(data, rows, skipped, cfg.image_size,
+                                             classes=saved_labels["classes"] if saved_labels else None,
+                                             workers=cfg.workers or 4, preprocess=preprocess, cache=mode)
     if len(ds.classes) < 2 and not cfg.multi_label:
         raise DataError(f"{cfg.data}: one class only ({ds.classes[0]!r}); a classifier needs at least two "
                         f"(DATA/<class>/*.jpg with a folder per class), or --multi-label for a yes/no label")
     if cfg.group_col and any(it.group in (None, "") for it in ds.items):
         raise DataError(f"{cfg.data}: some rows have an empty {cfg.group_col!r}; every image needs a group")
+    given = _given_parts(cfg, ds.classes, where, preprocess, skipped, mode)
     if saved_split:
-        base = Path(cfg.data) if Path(cfg.data).is_dir() else Path(cfg.data).parent
-        where = {_rel(Path(p), base): s for s in SPLITS for paths in saved_split[s] for p in paths}
         items: dict[str, list[ImageItem]] = {s: [] for s in SPLITS}
         for it in ds.items:
             part = next((where[_rel(p, base)] for p in it.paths if _rel(p, base) in where), None)
-            if part:
+            if part and part not in given:  # a given part holds its folder's images only
                 items[part].append(it)
+        items.update(given)
     else:
-        parts = []
-        for name, folder in (("val", cfg.val_dir), ("test", cfg.test_dir)):
-            if folder:
-                parts.append(name)
-        if parts:
-            raise DataError("--val-dir/--test-dir are for text sets; image sets are split by --split (seeded, "
-                            "duplicate-aware)")
+        rest = _outside(ds.items, given)
         # groups: --group-col (people), or the originals of a balance output's augmented copies
-        items = stratified_split(ds.items, cfg.split, cfg.seed, grouped=any(it.group for it in ds.items))
+        items = {**stratified_split(rest, _remaining(cfg.split, given), cfg.seed,
+                                    grouped=any(it.group for it in rest)), **given}
     if not items["val"]:
         raise DataError(f"{cfg.data}: the validation split is empty; use a split with a validation fraction")
-    return ImageData(ds.classes, items, ds.skipped, ds.duplicates, Path(cfg.data))
+    folders = {part: folder for part, folder in (("val", cfg.val_dir), ("test", cfg.test_dir)) if folder}
+    return ImageData(ds.classes, items, skipped, ds.duplicates, data, folders,
+                     (cfg.limit_per_class, len(rows), read) if cfg.limit_per_class else None, mode)
+
+
+def _given_parts(cfg: TrainConfig, classes: list[str], where: dict[str, str] | None, preprocess,
+                 skipped: Skipped, mode: str) -> dict[str, list[ImageItem]]:
+    """The parts given as folders, read and decoded as DATA is (their groups unread: they are never split); a
+    class DATA lacks is an error, since the model could never answer it."""
+    data = Path(cfg.data)
+    base = data if data.is_dir() else data.parent
+    parts = {}
+    for part, folder in (("val", cfg.val_dir), ("test", cfg.test_dir)):
+        if not folder:
+            continue
+        folder = Path(folder)
+        if data.is_dir() and folder.exists() and _overlap(folder.resolve(), data.resolve()):
+            raise DataError(f"{folder}: --{part}-dir overlaps DATA ({data}), so its images would be trained on too; "
+                            f"give a folder beside DATA, not inside or around it")
+        rows, sk = read_labelled_files(folder, cfg.label_col)
+        unknown = sorted({lab for _, labels, _ in rows for lab in labels} - set(classes))
+        if unknown:
+            raise DataError(f"{folder}: --{part}-dir class(es) {unknown} are not classes of DATA {cfg.data} "
+                            f"({', '.join(classes)}); the model could never answer them")
+        if where is not None:
+            rows = [row for row in rows if _rel(row[0], base) in where]
+        ds = decode_labelled_files(folder, rows, sk, cfg.image_size, classes, cfg.workers or 4, preprocess, mode)
+        skipped.merge(ds.skipped)
+        parts[part] = ds.items
+    return parts
+
+
+def _overlap(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def _outside(items: list[ImageItem], given: dict[str, list[ImageItem]]) -> list[ImageItem]:
+    """`items` less the pictures a given part also holds (as cached), so no test picture is trained on."""
+    taken = {_picture(it) for part in given.values() for it in part}
+    kept = [it for it in items if _picture(it) not in taken] if taken else items
+    if len(kept) < len(items):
+        console.print(f"[yellow]{len(items) - len(kept)} pictures of DATA are also in "
+                      f"{' / '.join(f'--{p}-dir' for p in given)}: left out of the parts DATA is split into[/yellow]")
+    return kept
+
+
+def _picture(item: ImageItem) -> str:
+    return item.digest or hashlib.sha1(item.picture().numpy().tobytes()).hexdigest()
+
+
+def _remaining(split: tuple[float, float, float], given: dict[str, list[ImageItem]]) -> tuple[float, float, float]:
+    """The split of what DATA still fills: the fractions of the parts not given, renormalised to sum to 1."""
+    if {"val", "test"} <= set(given):
+        return 1.0, 0.0, 0.0
+    kept = [0.0 if part in given else f for part, f in zip(SPLITS, split)]
+    if kept[0] <= 0:
+        raise DataError(f"--split {','.join(f'{f:g}' for f in split)} leaves DATA no training fraction")
+    return tuple(f / sum(kept) for f in kept)  # type: ignore[return-value]
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -125,11 +197,11 @@ class ImageItemDataset(Dataset):
         it = self.items[i]
         y = torch.zeros(self.num_classes)
         y[[self.index[lab] for lab in it.labels]] = 1.0
-        image = it.image
+        image, landmarks = it.picture_and_landmarks()  # held, or read from the disk cache or the file
         if self.occlusion_prob and torch.rand(()) < self.occlusion_prob:
             from hardsight.faces.stage import occlude_tensor
 
-            image = occlude_tensor(image, self.occluder, it.landmarks, seed=int(torch.randint(2**31, ())))
+            image = occlude_tensor(image, self.occluder, landmarks, seed=int(torch.randint(2**31, ())))
         return self.transform(image), y
 
 
@@ -177,8 +249,14 @@ def print_image_summary(data: ImageData) -> None:
     n = {k: len(v) for k, v in data.items.items()}
     counts = class_counts(data.items["train"], data.classes)
     ratio = max(counts.values()) / max(1, min(counts.values()))
-    console.print(f"data: {n['train']} train / {n['val']} val / {n['test']} test images, {len(data.classes)} classes, "
-                  f"imbalance {ratio:.0f}:1, {data.duplicates} duplicate files merged"
+    given = "".join(f" ({part}: {folder})" for part, folder in data.folders.items())
+    limited = ""
+    if data.limited:
+        per_class, kept, read = data.limited
+        limited = f", at most {per_class:,} per class ({kept:,} of DATA's {read:,} files)"
+    console.print(f"data: {n['train']} train / {n['val']} val / {n['test']} test images{given}, "
+                  f"{len(data.classes)} classes, imbalance {ratio:.0f}:1, {data.duplicates} duplicate files merged"
+                  + limited + f", pictures {CACHE_WORDS[data.cache]}"
                   + (f", [yellow]{data.skipped.total} skipped[/yellow]" if data.skipped.total else ""))
     for file, why in (data.skipped.unreadable + data.skipped.bad_label)[:10]:
         console.print(f"  [yellow]skipped[/yellow] {file}: {why}")
