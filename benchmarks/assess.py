@@ -24,7 +24,7 @@ DATA = ROOT.parent / "shared" / "data"
 # scheme -> (assess verb, data, sizes, budget minutes, extra options)
 SCHEMES = {
     "captcha_v2": ("text", DATA / "captcha_v2", "50,100,250,500,all", 30.0, []),
-    "synthetic": ("text", ROOT / "bench-runs" / "assess-synthetic-data", "50,200,800,all", 10.0, []),
+    "synthetic": ("text", ROOT / "bench-runs" / "assess-synthetic-data", "50,200,800,all", 30.0, []),
     "tiles": ("image", DATA / "recaptcha_tiles", "100,300,1000,3000,all", 20.0, ["--grid", "3x3"]),
 }
 

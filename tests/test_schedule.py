@@ -57,8 +57,16 @@ def test_a_budget_that_fits_fewer_steps_replans_the_schedule_and_says_so(capsys)
     trainer.global_step = 100
     planner.on_train_epoch_end(trainer, None)
     assert planner.planned == sched.total_steps == 500
-    planner.on_train_epoch_end(_trainer(200, 1000, sched), None)  # planned once per session, at the first epoch
+    planner.timer.elapsed = 20.0  # the next 100 steps as fast, with 30 s left: 300 more fit, as planned
+    planner.timer.remaining = 30.0
+    planner.on_train_epoch_end(_trainer(200, 1000, sched), None)
     assert sched.total_steps == 500
+    planner.timer.elapsed = 40.0  # then 200 ms a step (a fine-tune's body unfroze): 10 s fit 50 more steps
+    planner.timer.remaining = 10.0
+    planner.on_train_epoch_end(_trainer(300, 1000, sched), None)
+    assert planner.planned == sched.total_steps == 350
+    said = capsys.readouterr()
+    assert "200 ms a step now" in " ".join((said.out + said.err).split())
     roomy = _schedule(total=1000)
     planner = BudgetPlanner(_Timer(elapsed=10.0, remaining=1000.0))
     trainer = _trainer(0, 1000, roomy)
@@ -92,3 +100,13 @@ def test_schedule_settings_are_checked():
         TrainConfig(task="text", data="d", plateau_factor=1.5)
     with pytest.raises(ConfigError, match="monitor must be one of"):
         TrainConfig(task="text", data="d", monitor="val_accuracy")
+
+
+def test_early_stopping_waits_for_the_warm_up_to_end(captchas, tmp_path):
+    """A small set's epochs are a few steps: `patience` epochs must not end a run before its LR has peaked."""
+    from hardsight import train
+
+    result = train(TrainConfig(task="text", data=str(captchas), out=str(tmp_path / "r"), epochs=8, patience=1,
+                               monitor="accuracy", batch_size=16, seed=0), progress=False)  # exact match stays 0
+    assert result.stopped_by == "early stopping"
+    assert result.steps > result.planned_steps // 3  # the warm-up's end (700 steps, capped at a third of the run)

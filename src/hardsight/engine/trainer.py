@@ -14,11 +14,11 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 
 from hardsight.engine import distributed
 from hardsight.engine.callbacks import (BudgetPlanner, EpochCheckpoint, EpochMetricsCSV, LastCheckpoint,
-                                        SaveOnInterrupt, SessionTimer)
+                                        PatientEarlyStopping, SaveOnInterrupt, SessionTimer)
 from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
 from hardsight.data.io import refuse_out_inside
@@ -107,7 +107,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
 
     show_bar = sys.stderr.isatty() if progress is None else progress
     monitor, mode = module.monitored(cfg.monitor)
-    early = EarlyStopping(monitor, patience=cfg.patience, mode=mode)
+    early = PatientEarlyStopping(monitor, patience=cfg.patience, mode=mode)
     timer = SessionTimer(duration=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None, interval="step")
     planner = BudgetPlanner(timer)
     callbacks = [
@@ -145,7 +145,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt), "weights_only": True} if ckpt else {}))
     minutes = (time.monotonic() - start) / 60
     steps, planned = trainer.global_step, planner.planned or trainer.global_step
-    if timer.ran_out:  # (Ctrl-C never gets here: interrupt_as_keyboard_interrupt raises it)
+    if timer.ran_out and steps >= planned:  # (Ctrl-C never gets here: interrupt_as_keyboard_interrupt raises it)
+        stopped = f"time budget, after {steps:,} steps (its schedule of {planned:,} complete)"
+    elif timer.ran_out:
         stopped = f"time budget, after {steps:,} of {planned:,} planned steps"
     elif early.stopped_epoch > 0:
         stopped = "early stopping"

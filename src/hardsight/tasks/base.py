@@ -103,9 +103,14 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
         self.peaks, self.warmup_steps, self.total_steps = list(peaks), warmup_steps, total_steps
         super().__init__(optimizer)
 
+    @property
+    def warmup_end(self) -> int:
+        """The step the peak is reached at: `warmup_steps`, or a third of a run too short for them."""
+        return min(self.warmup_steps, self.total_steps // 3)  # a very short run still anneals
+
     def lr_at(self, step: int, peak: float) -> float:
         start, end = peak / 25, peak / 1e4
-        warmup = min(self.warmup_steps, self.total_steps // 3)  # a very short run still anneals
+        warmup = self.warmup_end
         if step < warmup:
             return start + (peak - start) * (1 - math.cos(math.pi * step / warmup)) / 2
         done = min(1.0, (step - warmup) / max(1, self.total_steps - warmup))
