@@ -13,6 +13,8 @@ from hardsight.console import console
 from hardsight.runs.folder import write_json
 
 TARGETS = (0.5, 0.9)  # the rates the headline asks labels for
+COLUMNS = {"exact_match": "exact match", "char_accuracy": "char accuracy", "cer": "CER", "top1": "top-1",
+           "macro_f1": "macro-F1"}  # the task scores shown, in this order, as the report names them
 
 
 def headline(result) -> dict[str, Any]:
@@ -86,7 +88,7 @@ def markdown(result) -> str:
         lines.append(f"- Best attack: {b['attack']}, {_pct(b['rate'], b['rate_low'], b['rate_high'])} solved"
                      + (f", {b['ms_per_solve']:.1f} ms a solve on one core" if b["ms_per_solve"] else "") + ".")
     lines += ["", "## The curve", "",
-              "| labels | train / val | solved | " + " | ".join(task_cols) + " | train min | epochs | stopped by "
+              "| labels | train / val | solved | " + " | ".join(COLUMNS[c] for c in task_cols) + " | train min | epochs | stopped by "
               "| ms / solve | solves / h / core |", "|---" * (8 + len(task_cols)) + "|"]
     for p in result.points:
         s = p.scores
@@ -101,7 +103,7 @@ def markdown(result) -> str:
         if b.scores:
             s = b.scores
             lines.append(f"- {b.name}: {_pct(s.rate, *s.interval)} solved, "
-                         + ", ".join(f"{c} {_fmt(s.metrics, c)}" for c in task_cols if c in s.metrics)
+                         + ", ".join(f"{COLUMNS[c]} {_fmt(s.metrics, c)}" for c in task_cols if c in s.metrics)
                          + (f", {s.ms_per_solve:.1f} ms a solve" if s.ms_per_solve else "") + f" ({b.note}).")
         else:
             lines.append(f"- {b.name}: {b.note}.")
@@ -139,7 +141,7 @@ def markdown(result) -> str:
 
 def _task_columns(result) -> list[str]:
     found = result.points[0].scores.metrics if result.points else {}
-    return [c for c in ("exact_match", "char_accuracy", "cer", "top1", "macro_f1") if c in found]
+    return [c for c in COLUMNS if c in found]
 
 
 def _fmt(metrics: dict[str, float], name: str) -> str:

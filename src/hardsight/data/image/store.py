@@ -144,15 +144,15 @@ class DiskPictures:
                progress: bool) -> DiskPictures:
         partial = folder.with_name(folder.name + ".partial")
         partial.mkdir(parents=True, exist_ok=True)
-        shape = (len(files), 3, size, size)
-        mode = "r+" if (partial / "pictures.u8").is_file() else "w+"
-        array = np.memmap(partial / "pictures.u8", np.uint8, mode, shape=shape)
-        marks = np.memmap(partial / "landmarks.f32", np.float32, mode, shape=(len(files), 68, 2))
         state_file = partial / "progress.json"
         state = json.loads(state_file.read_text()) if state_file.is_file() else {"done": 0, "bad": {}}
-        _build_rows(files, state, array, marks, state_file, size, preprocess, workers, progress)
-        array.flush(), marks.flush()
-        del array, marks
+        # written with plain file writes at each row's offset, not through a map: a written map's pages would count
+        # as this process's memory until the whole set is cached
+        with open(partial / "pictures.u8", "ab") as pictures, open(partial / "landmarks.f32", "ab") as marks:
+            pictures.truncate(len(files) * 3 * size * size)
+            marks.truncate(len(files) * NO_LANDMARKS.nbytes)
+        with open(partial / "pictures.u8", "r+b") as pictures, open(partial / "landmarks.f32", "r+b") as marks:
+            _build_rows(files, state, pictures, marks, state_file, size, preprocess, workers, progress)
         (partial / "meta.json").write_text(json.dumps({"format": FORMAT, "size": size, "count": len(files),
                                                        "bad": state["bad"], "files": [str(f) for f in files]}))
         state_file.unlink()
@@ -160,7 +160,7 @@ class DiskPictures:
         return cls(folder)
 
 
-def _build_rows(files, state, array, marks, state_file: Path, size: int, preprocess, workers: int,
+def _build_rows(files, state, pictures, marks, state_file: Path, size: int, preprocess, workers: int,
                 progress: bool) -> None:
     """Decode the rows from state["done"] on, a chunk at a time, marking progress after each chunk."""
     from rich.progress import Progress
@@ -184,9 +184,11 @@ def _build_rows(files, state, array, marks, state_file: Path, size: int, preproc
                 if why:
                     state["bad"][str(i)] = why
                     continue
-                array[i] = picture
-                marks[i] = NO_LANDMARKS if lm is None else lm
-            array.flush(), marks.flush()
+                os.pwrite(pictures.fileno(), picture.tobytes(), i * picture.nbytes)
+                os.pwrite(marks.fileno(), (NO_LANDMARKS if lm is None else lm).astype(np.float32).tobytes(),
+                          i * NO_LANDMARKS.nbytes)
+            os.fsync(pictures.fileno())
+            os.fsync(marks.fileno())
             state["done"] = min(start + CHUNK, len(files))
             state_file.write_text(json.dumps(state))
             bar.update(task, completed=state["done"])
