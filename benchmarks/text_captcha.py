@@ -17,7 +17,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,28 +39,6 @@ def time_ours(run: Path, files: list[Path], batch: int, repeat: int) -> float:
         pred.predict(work)
         n = len(work)
     return (time.perf_counter() - start) * 1000 / n
-
-
-def ddddocr_reader(charset: str):
-    import ddddocr
-
-    ocr = ddddocr.DdddOcr(show_ad=False)
-    ocr.set_ranges(charset)
-    full = ocr.ocr_engine.charset_manager.get_charset()
-    allowed = [0] + [i for i, c in enumerate(full) if c and c in charset]
-
-    def read(data: bytes) -> str:
-        out = ocr.classification(data, probability=True)
-        probs = np.asarray(out["probabilities"]).reshape(-1, len(full))
-        idx = np.asarray(allowed)[probs[:, allowed].argmax(axis=1)]
-        chars, prev = [], 0
-        for k in idx:
-            if k != prev and k != 0:
-                chars.append(full[k])
-            prev = k
-        return "".join(chars)
-
-    return read
 
 
 def main() -> None:
@@ -104,6 +81,8 @@ def main() -> None:
         preds = [r.text for r in hardsight.Predictor(run).predict(test)]
         rows.append((f"hardsight {model} (trained)", text_metrics(preds, labels), result.minutes,
                      time_ours(run, test, 1, 100), time_ours(run, test, 64, 10)))
+
+    from hardsight.assess.baselines import ddddocr_reader  # the zero-shot reader `hardsight assess` scores too
 
     try:
         read = ddddocr_reader(charset)
