@@ -80,18 +80,25 @@ class Scheme:
     task: ClassVar[str]  # the TaskSpec that trains it
     solve_name: ClassVar[str]  # what a solve is, in words
     unit: ClassVar[str]  # what one labelled example is
+    parts: ClassVar[str]  # the field of the task's data holding its train/val/test parts
+
+    def read(self, cfg: TrainConfig):
+        """The task's own data preparation (read, split as `cfg.split` says, decode)."""
+        raise NotImplementedError
 
     def prepare(self, base: TrainConfig, holdout: float):
         """(task data, labelled pool, held-out examples): the held-out set is cut first, seeded, and grouped as the
         task's split groups (same picture, same person)."""
-        raise NotImplementedError
+        data = self.read(base.replace(split=cut_fractions(holdout)))
+        parts = getattr(data, self.parts)
+        return data, parts["train"] + parts["val"], parts["test"]
 
     def group_of(self, example) -> Hashable:
-        raise NotImplementedError
+        return str(example.path)
 
     def with_parts(self, data, train: list, val: list, test: list):
         """The task data with these parts: the `prepared` of one training run."""
-        raise NotImplementedError
+        return dataclasses.replace(data, **{self.parts: {"train": train, "val": val, "test": test}})
 
     def score(self, run: Path, test_metrics, data, held_out: list, cfg) -> Scores:
         raise NotImplementedError
@@ -114,18 +121,12 @@ class TextScheme(Scheme):
     task = "text"
     solve_name = "exact match (whole string read right)"
     unit = "CAPTCHA"
+    parts = "samples"
 
-    def prepare(self, base, holdout):
+    def read(self, cfg):
         from hardsight.data.text.prepare import prepare_text_data
 
-        data = prepare_text_data(base.replace(split=cut_fractions(holdout)))
-        return data, data.samples["train"] + data.samples["val"], data.samples["test"]
-
-    def group_of(self, example):
-        return str(example.path)
-
-    def with_parts(self, data, train, val, test):
-        return dataclasses.replace(data, samples={"train": train, "val": val, "test": test})
+        return prepare_text_data(cfg)
 
     def score(self, run, test_metrics, data, held_out, cfg):
         from hardsight.engine.predictor import TextPredictor
@@ -171,27 +172,35 @@ class TileScheme(Scheme):
     task = "image"
     solve_name = "grid solved (exactly the target's cells chosen)"
     unit = "tile"
+    parts = "items"
 
-    def prepare(self, base, holdout):
+    def __init__(self):
+        self._challenges: tuple[tuple, list, list] | None = None  # (what drew them, grids, their images)
+
+    def read(self, cfg):
         from hardsight.data.image.prepare import prepare_image_data
 
-        data = prepare_image_data(base.replace(split=cut_fractions(holdout)))
-        return data, data.items["train"] + data.items["val"], data.items["test"]
+        return prepare_image_data(cfg)
 
     def group_of(self, example):
         return example.group or str(example.path)  # duplicates are merged into one item; groups: people, copies
 
-    def with_parts(self, data, train, val, test):
-        return dataclasses.replace(data, items={"train": train, "val": val, "test": test})
+    def challenges(self, data, held_out, cfg) -> tuple[list, list]:
+        """The synthetic grids and their images, drawn and decoded once for every point of one assessment."""
+        from hardsight.grid.synthetic import synthetic_grids
+
+        key = (tuple(str(it.path) for it in held_out), cfg.grids, cfg.seed, cfg.grid)
+        if self._challenges is None or self._challenges[0] != key:
+            grids = synthetic_grids(held_out, data.classes, cfg.grids, cfg.seed, *cfg.grid)
+            self._challenges = key, grids, [g.image(*cfg.grid) for g in grids]
+        return self._challenges[1], self._challenges[2]
 
     def score(self, run, test_metrics, data, held_out, cfg):
         from hardsight.engine.image_predictor import ImagePredictor
         from hardsight.grid import solve
-        from hardsight.grid.synthetic import synthetic_grids
 
         rows, cols = cfg.grid
-        grids = synthetic_grids(held_out, data.classes, cfg.grids, cfg.seed, rows, cols)
-        images = [g.image(rows, cols) for g in grids]
+        grids, images = self.challenges(data, held_out, cfg)
         clf = ImagePredictor(run, threads=1)
         answers = [solve(clf, im, g.target, (rows, cols)).selected for im, g in zip(images, grids)]
         solved = sum(a == g.answer for a, g in zip(answers, grids))

@@ -22,11 +22,11 @@ SaveEveryEpoch = Annotated[bool, typer.Option(help="Keep a checkpoint of every e
                                                    "--checkpoint epoch-N, evaluate --every-epoch).")]
 Split = Annotated[Optional[str], typer.Option(help="train,val,test fractions (default 0.8,0.1,0.1).")]
 Augment = Annotated[Optional[float], typer.Option(help="Augmentation strength (0 = off).")]
-# image runs: a part given as a folder, read as DATA is (AffectNet's val_set/ too); DATA fills the other parts
-ImageValDir = Annotated[Optional[Path], typer.Option(help="Use this folder (or CSV) as the validation set; DATA is "
-                                                          "split into train and test.")]
-ImageTestDir = Annotated[Optional[Path], typer.Option(help="Use this folder (or CSV) as the test set, e.g. AffectNet's "
-                                                           "val_set/; DATA is split into train and val.")]
+# a part given as a folder, read as DATA is (AffectNet's val_set/ too); DATA fills the other parts
+ValDir = Annotated[Optional[Path], typer.Option(help="Use this folder (or CSV) as the validation set; DATA is "
+                                                     "split into train and test.")]
+TestDir = Annotated[Optional[Path], typer.Option(help="Use this folder (or CSV) as the test set, e.g. AffectNet's "
+                                                      "val_set/; DATA is split into train and val.")]
 LimitPerClass = Annotated[Optional[int], typer.Option(help="Train on at most N images per class of DATA (not of "
                                                            "--val-dir/--test-dir), a subset drawn by --seed.")]
 Cache = Annotated[Optional[str], typer.Option(help="Where decoded pictures live: auto (RAM while they fit a quarter of "
@@ -95,8 +95,8 @@ def text(
     seed: Seed = None,
     resume: Resume = False,
     save_every_epoch: SaveEveryEpoch = False,
-    val_dir: Annotated[Optional[Path], typer.Option(help="Use this folder as the validation set.")] = None,
-    test_dir: Annotated[Optional[Path], typer.Option(help="Use this folder as the test set.")] = None,
+    val_dir: ValDir = None,
+    test_dir: TestDir = None,
     split: Split = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step.")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Peak learning rate.")] = None,
@@ -165,8 +165,8 @@ def image(
     seed: Seed = None,
     resume: Resume = False,
     split: Split = None,
-    val_dir: ImageValDir = None,
-    test_dir: ImageTestDir = None,
+    val_dir: ValDir = None,
+    test_dir: TestDir = None,
     limit_per_class: LimitPerClass = None,
     cache: Cache = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default 32 fine-tuning, 64 from scratch).")] = None,

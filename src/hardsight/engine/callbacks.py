@@ -97,7 +97,8 @@ class SaveOnInterrupt(Callback):
 class PatientEarlyStopping(EarlyStopping):
     """Early stopping that never stops during the one-cycle warm-up: epochs of a small set are a few steps each,
     so `patience` epochs can end before the learning rate has even peaked, on the plateau a CTC reader sits on
-    at first (an assess point of 100 labels stopped at 0% after 1.8 of its 5.7 minutes so)."""
+    at first (`python benchmarks/assess.py` before this: captcha_v2's 100-label point stopped at 0% after 1.8 of
+    its 5.7 minutes)."""
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if not _warming_up(trainer):

@@ -182,7 +182,7 @@ def _engines_agree(net, onnx_path: Path, batches: list[torch.Tensor], tolerance:
 def sample_classifier_batches(run: RunFolder, size: int, n: int = 32, seed: int = 0) -> tuple[list[torch.Tensor], str]:
     """Check inputs for a classifier: one image alone, then up to n-1 more, from the run's split (test first);
     random images when fewer than 3 can be read."""
-    from hardsight.data.image.labels import to_cached_tensor
+    from hardsight.data.image.store import to_cached_tensor
 
     try:
         split = run.load_split()

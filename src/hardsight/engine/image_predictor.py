@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from hardsight.data.image.labels import to_cached_tensor
+from hardsight.data.image.store import to_cached_tensor
 from hardsight.data.io import UnreadableImage, to_mode
 from hardsight.engine.predictor import Predictor
 

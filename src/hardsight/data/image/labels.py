@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from hardsight.data.balance import copy_sources
 from hardsight.data.image.affectnet import ANNOTATIONS, IMAGES, LAYOUT, is_affectnet, read_affectnet
+from hardsight.data.image.store import cached_form
 from hardsight.data.io import UnreadableImage, is_image, list_images, load_image, parallel_map, read_csv_text
 from hardsight.data.text.labels import Skipped
 from hardsight.errors import DataError
@@ -250,8 +250,6 @@ def _merge(item: ImageItem, path: Path, labels: list[str]) -> None:
 
 def _decoded_items(rows, skipped: Skipped, size: int, workers: int, preprocess) -> tuple[list[ImageItem], int]:
     """Every file decoded now and held in RAM; files with the same decoded pixels are one item."""
-    from hardsight.data.image.store import cached_form
-
     def decode(row):
         path, labels, group = row
         try:
@@ -320,13 +318,6 @@ def _streamed_items(rows, skipped: Skipped, size: int, workers: int, preprocess,
             it.source = (reader, it.path)
             kept.append(it)
     return kept, duplicates
-
-
-def to_cached_tensor(im: Image.Image, size: int) -> torch.Tensor:
-    """Square uint8 tensor (3, size, size): the cached form training and prediction read."""
-    from torchvision.transforms.v2 import functional as TF
-
-    return TF.pil_to_tensor(im.resize((size, size), Image.BILINEAR))
 
 
 def stratified_split(items: list[ImageItem], fractions: tuple[float, float, float], seed: int,

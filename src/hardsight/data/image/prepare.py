@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +156,7 @@ def _outside(items: list[ImageItem], given: dict[str, list[ImageItem]]) -> list[
 
 
 def _picture(item: ImageItem) -> str:
-    return item.digest or hashlib.sha1(item.picture().numpy().tobytes()).hexdigest()
+    return item.digest  # pixels (RAM cache) or file bytes (streamed): every item of one run has the same kind
 
 
 def _remaining(split: tuple[float, float, float], given: dict[str, list[ImageItem]]) -> tuple[float, float, float]:

@@ -61,10 +61,16 @@ def decode_picture(path: Path, size: int, preprocess=None) -> tuple[torch.Tensor
     return cached_form(preprocess(path, im) if preprocess is not None else im, size)
 
 
+def to_cached_tensor(im, size: int) -> torch.Tensor:
+    """Square uint8 tensor (3, size, size): the cached form training and prediction read."""
+    from PIL import Image
+    from torchvision.transforms.v2 import functional as TF
+
+    return TF.pil_to_tensor(im.resize((size, size), Image.BILINEAR))
+
+
 def cached_form(im, size: int) -> tuple[torch.Tensor, np.ndarray | None]:
     """A decoded (and preprocessed) PIL image at the input size, with its landmarks moved to those pixels."""
-    from hardsight.data.image.labels import to_cached_tensor
-
     lm = im.info.get("landmarks")  # set by a face stage, in the preprocessed image's pixels
     if lm is not None:
         lm = ((lm + 0.5) * (size / im.width, size / im.height) - 0.5).astype(np.float32)
