@@ -58,7 +58,12 @@ ONE_TASK_SETTINGS = {
 # a text reader: settings that mean nothing to a reader keep these values, so a text config never names them
 TEXT_DEFAULTS: dict[str, Any] = {"model": "crnn", "batch_size": 16, "lr": 3e-3, "weight_decay": 1e-4, "augment": 1.0,
                                  "image_size": 64, "class_weights": "balanced", "label_smoothing": 0.1,
-                                 "min_scale": 0.35, "pretrained": False, "freeze_epochs": 0, "body_lr_ratio": 1.0}
+                                 "min_scale": 0.35, "pretrained": False, "freeze_epochs": 0, "body_lr_ratio": 1.0,
+                                 "land": 0.1}
+# a text reader's augmentation is held off until an epoch reads this share of the training split exactly, then grows
+# to the full `augment` over these optimiser steps (data/text/curriculum.py says what it measured)
+TEXT_AUGMENT_FROM = 0.1
+TEXT_AUGMENT_RAMP_STEPS = 200
 # the image task's two measured recipes (benchmarks/recaptcha_tiles.py, 30 CPU minutes on two cores, 1,489 held-out
 # tiles): EfficientNet-Lite0 fine-tuned when its weights are on this machine (the package the README's install
 # brings): 84.9% top-1, macro-F1 0.80, 66% of 3x3 grids; the compact CNN from scratch otherwise: 76.5%, 0.70, 48%.
@@ -66,7 +71,7 @@ PRETRAINED_MODEL = "tf_efficientnet_lite0"
 # shared by both: square-root class weights lift the 43:1 tail without giving up top-1 on the common classes;
 # crops of at least 60% of the tile, since the object often sits in a corner
 IMAGE_COMMON = {"class_weights": "sqrt", "label_smoothing": 0.05, "augment": 0.6, "min_scale": 0.6,
-                "weight_decay": 5e-4}
+                "weight_decay": 5e-4, "land": 0.0}  # land: unmeasured for images, so they stop as they did
 SCRATCH = {**IMAGE_COMMON, "model": "compact", "pretrained": False, "image_size": 64, "batch_size": 64, "lr": 3e-3,
            "freeze_epochs": 0, "body_lr_ratio": 1.0}
 # fine-tuning as fastai's `fine_tune` (base rate 2e-3): the head learns one epoch on frozen features, then the body at a
@@ -147,6 +152,8 @@ class TrainConfig:
     # (exact match, top-1)
     optimizer: Literal["adamw", "adam", "sgd", "rmsprop"] = "adamw"  # sgd: momentum 0.9, Nesterov
     patience: int = 25  # early stopping, in epochs without a better validation score
+    land: float | None = None  # onecycle: when patience runs out, the LR first anneals to its floor over this share
+    # of the planned steps, then training stops; 0 stops at once (engine.callbacks.PatientEarlyStopping)
     augment: float | None = None  # augmentation strength; 0 turns it off
     seed: int = 0
     workers: int = 0
@@ -239,6 +246,8 @@ class TrainConfig:
         if not -0.2 <= self.face_margin <= 1:
             raise ConfigError(f"face_margin must be in [-0.2, 1] (a fraction of the face box added on each side), "
                               f"got {self.face_margin}")
+        if not 0 <= self.land <= 1:
+            raise ConfigError(f"land must be a share of the planned steps in [0, 1], got {self.land}")
         if not 0 <= self.occlusion_prob <= 1:
             raise ConfigError(f"occlusion_prob must be in [0, 1], got {self.occlusion_prob}")
         for name, (low, high, what) in AUGMENT_RANGES.items():

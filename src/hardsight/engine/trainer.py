@@ -14,10 +14,10 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import RichProgressBar
 
 from hardsight.engine import distributed
-from hardsight.engine.callbacks import (BudgetPlanner, EpochCheckpoint, EpochMetricsCSV, LastCheckpoint,
+from hardsight.engine.callbacks import (BestCheckpoint, BudgetPlanner, EpochCheckpoint, EpochMetricsCSV, LastCheckpoint,
                                         PatientEarlyStopping, SaveOnInterrupt, SessionTimer)
 from hardsight.config import SESSION_SETTINGS, TrainConfig
 from hardsight.console import console
@@ -107,12 +107,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
 
     show_bar = sys.stderr.isatty() if progress is None else progress
     monitor, mode = module.monitored(cfg.monitor)
-    early = PatientEarlyStopping(monitor, patience=cfg.patience, mode=mode)
+    early = PatientEarlyStopping(monitor, patience=cfg.patience, mode=mode, land=cfg.land)
     timer = SessionTimer(duration=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None, interval="step")
     planner = BudgetPlanner(timer)
     callbacks = [
-        ModelCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor, mode=mode,
-                        enable_version_counter=False), LastCheckpoint(run.checkpoints),
+        BestCheckpoint(dirpath=run.checkpoints, filename="best", monitor=monitor, mode=mode,
+                       enable_version_counter=False, landing=lambda: early.landing), LastCheckpoint(run.checkpoints),
         SaveOnInterrupt(run.interrupted), early, timer, EpochMetricsCSV(run.metrics, echo=not show_bar), planner,
     ] + ([RichProgressBar(leave=False)] if show_bar else [])
     callbacks += finetuning_callbacks(cfg, module) + list(extra_callbacks or [])
@@ -145,7 +145,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool | None = None, 
             trainer.fit(module, datamodule=dm, **({"ckpt_path": str(ckpt), "weights_only": True} if ckpt else {}))
     minutes = (time.monotonic() - start) / 60
     steps, planned = trainer.global_step, planner.planned or trainer.global_step
-    if timer.ran_out and steps >= planned:  # (Ctrl-C never gets here: interrupt_as_keyboard_interrupt raises it)
+    if planner.finished:
+        stopped = f"time budget, after {steps:,} steps (its re-planned schedule complete)"
+    elif timer.ran_out and steps >= planned:  # (Ctrl-C never gets here: interrupt_as_keyboard_interrupt raises it)
         stopped = f"time budget, after {steps:,} steps (its schedule of {planned:,} complete)"
     elif timer.ran_out:
         stopped = f"time budget, after {steps:,} of {planned:,} planned steps"

@@ -101,7 +101,14 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
 
     def __init__(self, optimizer, peaks: list[float], warmup_steps: int, total_steps: int):
         self.peaks, self.warmup_steps, self.total_steps = list(peaks), warmup_steps, total_steps
+        self.landing: tuple[int, float] | None = None  # (step, share of the peak there): an early end, see `land`
         super().__init__(optimizer)
+
+    def land(self, step: int, steps: int) -> None:
+        """End the cycle early: from the LR at `step` down to the floor over `steps` more, along a cosine (early
+        stopping's landing, engine.callbacks.PatientEarlyStopping)."""
+        self.landing = (step, self.lr_at(step, 1.0))
+        self.total_steps = step + max(1, steps)
 
     @property
     def warmup_end(self) -> int:
@@ -110,6 +117,10 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
 
     def lr_at(self, step: int, peak: float) -> float:
         start, end = peak / 25, peak / 1e4
+        if self.landing is not None and step >= self.landing[0]:
+            begin, share = self.landing
+            done = min(1.0, (step - begin) / max(1, self.total_steps - begin))
+            return end + (peak * share - end) * (1 + math.cos(math.pi * done)) / 2
         warmup = self.warmup_end
         if step < warmup:
             return start + (peak - start) * (1 - math.cos(math.pi * step / warmup)) / 2
@@ -121,5 +132,7 @@ class WarmupCosineLR(torch.optim.lr_scheduler.LRScheduler):
 
     def load_state_dict(self, state_dict: dict) -> None:
         keep = {k: self.__dict__[k] for k in ("total_steps", "peaks", "warmup_steps")}
+        if state_dict.get("landing") is not None:  # a landing's end is where it was planned, whatever --epochs says
+            keep.pop("total_steps")
         super().load_state_dict(state_dict)
         self.__dict__.update(keep)

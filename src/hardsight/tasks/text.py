@@ -6,9 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from hardsight.config import InputSpec
+from hardsight.data.text.curriculum import AugmentWhenReading
 from hardsight.tasks.decoding import TextCodec, TextDecoder
 from hardsight.engine.metrics import text_metrics
 from hardsight.models import build_model
+from hardsight.models.text_readers import args_from_data
 from hardsight.tasks.base import Recogniser, val_objective
 from hardsight.tasks.spec import TaskSpec
 
@@ -46,6 +48,9 @@ class TextReader(Recogniser):
         for i, tgt in enumerate(targets):
             padded[i, : min(length, len(tgt))] = tgt[:length]
         return F.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), padded.view(-1).to(log_probs.device))
+
+    def configure_callbacks(self):
+        return [AugmentWhenReading(self.accuracy_metric.replace("val/", "train/"))]
 
     def decode(self, log_probs: torch.Tensor) -> list[tuple[str, float]]:
         return self.decoder(log_probs)
@@ -89,9 +94,10 @@ class TextTask(TaskSpec):
         data = prepared or prepare_text_data(cfg, saved_split, saved_labels)
         print_text_summary(data)
         labels = data.labels_json()
+        model_args = args_from_data(cfg.model, data.spec, data.max_length, cfg.model_args)
         module = TextReader(cfg.model, data.charset, labels["input"], data.max_length, lr=cfg.lr,
                             weight_decay=cfg.weight_decay, schedule=cfg.schedule, beam_width=cfg.beam_width,
-                            optimizer=cfg.optimizer, model_args=cfg.model_args,
+                            optimizer=cfg.optimizer, model_args=model_args,
                             schedule_settings=cfg.schedule_settings())
         dm = TextDataModule(data.samples["train"], data.samples["val"], data.samples["test"], data.spec,
                             batch_size=cfg.batch_size, augment=cfg.augment, workers=cfg.workers, seed=cfg.seed)

@@ -90,18 +90,28 @@ def load_samples(files: list[LabelledFile], spec: InputSpec, workers: int = 4,
 
 
 class TextSampleDataset(Dataset):
-    def __init__(self, samples: list[TextSample], augment: float = 0.0):
-        self.samples = samples
-        self.augment = text_augmentation(augment)
+    """Cached samples, augmented at `augment` strength times `share` (a shared-memory scalar, so DataLoader workers
+    see it change: AugmentWhenReading raises it from 0 once the reader reads); no `share` is all of it."""
+
+    def __init__(self, samples: list[TextSample], augment: float = 0.0, share: torch.Tensor | None = None):
+        self.samples, self.strength, self.share = samples, augment, share
+        self._augmentations: dict[float, object] = {}  # by strength, two decimals: a ramp builds about 100
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def augmentation(self):
+        strength = round(self.strength * (1.0 if self.share is None else float(self.share)), 2)
+        if strength not in self._augmentations:
+            self._augmentations[strength] = text_augmentation(strength)
+        return self._augmentations[strength]
+
     def __getitem__(self, i: int) -> tuple[torch.Tensor, str]:
         s = self.samples[i]
         x = s.image.float() / 255.0
-        if self.augment is not None:
-            x = self.augment(x)
+        augment = self.augmentation() if self.strength > 0 else None
+        if augment is not None:
+            x = augment(x)
         return x, s.label
 
 
@@ -121,9 +131,13 @@ class TextDataModule(L.LightningDataModule):
         super().__init__()
         self.train, self.val, self.test = train, val, test
         self.spec, self.batch_size, self.augment, self.workers, self.seed = spec, batch_size, augment, workers, seed
+        self.augment_share = torch.ones(1).share_memory_()  # the part of `augment` in force (AugmentWhenReading)
+
+    def set_augment_share(self, share: float) -> None:
+        self.augment_share.fill_(min(1.0, max(0.0, share)))
 
     def _loader(self, samples: list[TextSample], train: bool) -> DataLoader:
-        ds = TextSampleDataset(samples, self.augment if train else 0.0)
+        ds = TextSampleDataset(samples, self.augment, self.augment_share) if train else TextSampleDataset(samples)
         return DataLoader(ds, batch_size=self.batch_size, shuffle=train, sampler=None if train else eval_sampler(self, ds),
                           drop_last=train and len(samples) > self.batch_size * world_size_of(self),
                           num_workers=self.workers, persistent_workers=self.workers > 0,
