@@ -113,8 +113,8 @@ class NotebookCRNN(nn.Module):
 
 
 def crnn_new_run_args(spec: InputSpec, max_length: int) -> dict:
-    """LayerNorm on the RNN's input: CTC's all-blank plateau ends by epoch 5-6 on captcha_v2 for each of seeds 0-5,
-    against epoch 10 to past 20 without it (benchmarks/ctc_plateau.py)."""
+    """LayerNorm on the RNN's input: on captcha_v2 CTC's all-blank plateau ends at epochs 5, 5 and 6 (seeds 0-2),
+    at 11, 10 and past 16 without it (`python benchmarks/ctc_plateau.py`; seeds 3-5 alike in probes)."""
     return {"layer_norm": True}
 
 

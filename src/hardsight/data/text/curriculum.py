@@ -12,10 +12,11 @@ from hardsight.console import console
 
 class AugmentWhenReading(Callback):
     """A CTC reader first sits on the all-blank plateau, and augmented images make it longer: on captcha_v2 (seeds
-    0-3, `python benchmarks/ctc_plateau.py`) augmentation from the first step left it at epoch 10 to past 20, held
-    off at epoch 7 to 11. So the training split is shown plain until an epoch reads `start` of it exactly, then the
-    augmentation grows to the full `--augment` over `ramp_steps` optimiser steps. Steps, not epochs: a large set's
-    epoch is thousands of them. Works through any DataModule with `set_augment_share` (TextDataModule)."""
+    0-2, 16 epochs of the default plan, `python benchmarks/ctc_plateau.py`) the default reader left it at epochs 5,
+    5 and 6 with augmentation held off, at 5, 6 and 11 with it from the first step. So the training split is shown
+    plain until an epoch reads `start` of it exactly, then the augmentation grows to the full `--augment` over
+    `ramp_steps` optimiser steps. Steps, not epochs: a large set's epoch is thousands of them. Works through any
+    DataModule with `set_augment_share` (TextDataModule)."""
 
     def __init__(self, metric: str = "train/exact_match", start: float = TEXT_AUGMENT_FROM,
                  ramp_steps: int = TEXT_AUGMENT_RAMP_STEPS):
