@@ -28,6 +28,7 @@ class InputSpec:
     std: tuple[float, ...] = (0.5,)
     width_multiple: int = 4  # padded width is a multiple of the model's horizontal stride
     crop: tuple[int, int, int, int] | None = None  # (x, y, w, h) cut from the original image before resizing
+    contrast: str | None = None  # "stretch": each image's range stretched after conversion (pale ink), else as read
 
 
 FACE_MARGIN = 0.0  # face crops: added beyond the landmarks' box on each side, as a fraction of its longer side; 0 is
@@ -51,6 +52,8 @@ ONE_TASK_SETTINGS = {
     "limit_per_class": ("image", "text labels are free text, not classes"),
     "cache": ("image", "text readers hold their (small, 32-pixel-high) images in RAM"),
     "crop": ("text", "image runs resize the whole tile (faces: --faces crops to the landmarks)"),
+    "stretch": ("text", "image runs normalise with the backbone's or the data's statistics (normalize)"),
+    "fit_input": ("text", "image runs take the whole tile at image_size"),
     **{name: ("image", "text readers train from scratch")
        for name in ("pretrained", "weights", "freeze_epochs", "trainable_layers", "layer_decay")},
 }
@@ -129,11 +132,16 @@ class TrainConfig:
     test_dir: str | None = None
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     # input
-    height: int = 32
+    # text: what is left None here is chosen from the training images when fit_input is on (data/text/contract.py:
+    # the ink's box as the crop, the height that brings glyphs to the reader's size, grey, colour or stretched grey);
+    # with it off, the whole image at 32 px in grey, as before it existed. A resumed run keeps its contract
+    fit_input: bool = True
+    height: int | None = None
     width: int | None = None  # inferred from the data: widest image (crnn) or median width (cnn)
-    channels: int = 1
+    channels: int | None = None  # 1 (grey) or 3 (RGB)
     crop: tuple[int, int, int, int] | None = None  # text: (x, y, w, h) pixels of the original image kept, before
-    # resizing to `height` (e.g. a fixed box around the text); None keeps the whole image
+    # resizing to `height` (e.g. a fixed box around the text)
+    stretch: bool | None = None  # text: stretch each image's range (pale ink), or not
     # optimisation
     epochs: int = 100
     max_minutes: float | None = None
@@ -223,7 +231,7 @@ class TrainConfig:
                      "limit_per_class"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.channels not in (1, 3):
+        if self.channels not in (None, 1, 3):
             raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {self.channels}")
         if self.crop is not None:
             object.__setattr__(self, "crop", _crop_box(self.crop))
@@ -234,7 +242,7 @@ class TrainConfig:
         if not isinstance(self.model_args, dict) or not all(isinstance(k, str) for k in self.model_args):
             raise ConfigError(f"model_args must be a mapping of names to values, got {self.model_args!r}")
         for name, choices in _literal_choices().items():  # every Literal setting, e.g. optimizer, loss, logger
-            if getattr(self, name) not in choices:
+            if getattr(self, name) is not None and getattr(self, name) not in choices:  # None: chosen later
                 raise ConfigError(f"{name} must be one of {list(choices)}, got {getattr(self, name)!r}")
         if self.lr <= 0:
             raise ConfigError(f"lr must be positive, got {self.lr}")

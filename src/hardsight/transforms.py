@@ -6,7 +6,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
@@ -36,8 +36,9 @@ def text_input_width(spec: InputSpec, width: int, height: int) -> int:
 
 
 def text_preprocess(image: Image.Image, spec: InputSpec) -> torch.Tensor:
-    """PIL image -> uint8 tensor (C, H, W) at the model's height, cut to `spec.crop` first; the cached form of a
-    sample. An image smaller than the crop box is SmallerThanCrop."""
+    """PIL image -> uint8 tensor (C, H, W) at the model's height, cut to `spec.crop` first and its contrast
+    stretched last where the contract says so; the cached form of a sample. An image smaller than the crop box is
+    SmallerThanCrop."""
     if spec.crop is not None:
         check_crop(image.width, image.height, spec.crop)
         x, y, w, h = spec.crop
@@ -47,6 +48,8 @@ def text_preprocess(image: Image.Image, spec: InputSpec) -> torch.Tensor:
         image = image.convert(mode)
     w = text_input_width(spec, image.width, image.height)
     image = image.resize((w, spec.height), Image.BILINEAR)
+    if spec.contrast == "stretch":  # pale ink: the darkest 0.5% of pixels (ink, however little) to black, the
+        image = ImageOps.autocontrast(image, cutoff=(0.5, 1))  # lightest 1% to white
     return TF.pil_to_tensor(image)
 
 

@@ -107,10 +107,21 @@ def text(
     min_lr: MinLr = None,
     monitor: Monitor = None,
     patience: Patience = None,
-    height: Annotated[Optional[int], typer.Option(help="Input height in pixels (multiple of 16 for crnn).")] = None,
+    fit_input: Annotated[Optional[bool], typer.Option(
+        "--fit-input/--no-fit-input", show_default=False,
+        help="Choose the crop, height, channels and contrast that --crop, --height, --channels and --stretch leave "
+             "open from the training images (default), or read whole images at 32 px in grey.")] = None,
+    height: Annotated[Optional[int], typer.Option(help="Input height in pixels (multiple of 16 for crnn; default "
+                                                       "chosen from the glyphs' height, else 32).")] = None,
     crop: Annotated[Optional[str], typer.Option(metavar="x,y,w,h", help="Keep only this box of every image (pixels "
                                                 "of the original) before resizing, in training and whenever the run "
-                                                "reads; smaller images are skipped.")] = None,
+                                                "reads; smaller images are skipped (default: the ink's box where "
+                                                "it leaves out 40% of the canvas).")] = None,
+    channels: Annotated[Optional[int], typer.Option(help="1 (grey) or 3 (RGB; default where colour sets the ink "
+                                                         "apart better than grey).")] = None,
+    stretch: Annotated[Optional[bool], typer.Option(
+        "--stretch/--no-stretch", show_default=False,
+        help="Stretch each image's range (default for pale ink), or not.")] = None,
     beam_width: Annotated[Optional[int], typer.Option(help="CTC beam width (1 = greedy).")] = None,
     augment: Augment = None,
     optimizer: Optimizer = None,
@@ -126,6 +137,7 @@ def text(
     """Train a text-CAPTCHA reader."""
     given = settings_given(locals())
     _train(_config("text", {**given, "split": split_fractions(split), "crop": crop_box(crop),
+                            **{k: v for k, v in (("fit_input", fit_input), ("stretch", stretch)) if v is not None},
                             "model_args": key_values(model_arg, "--model-arg")}, config), resume)
 
 

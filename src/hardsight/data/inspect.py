@@ -12,7 +12,9 @@ import numpy as np
 from hardsight.config import TrainConfig, load_config
 from hardsight.engine import plots
 from hardsight.data.io import UnreadableImage, load_image, parallel_map, read_size
+from hardsight.data.text.contract import InkSurvey, InputChoice, choose_input, survey_ink
 from hardsight.data.text.labels import Skipped, TextLabelling, read_text_labels
+from hardsight.errors import DataError
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Inspection:
     modes: dict[str, int]
     formats: dict[str, int]
     plots: list[Path] = field(default_factory=list)
+    ink: InkSurvey | None = None  # where the text is and how it shows (None: no ink in any image looked at)
+    input_choice: InputChoice | None = None  # the input contract `train text` would choose from these images
 
 
 def inspect_dataset(data: Path | str, out: Path | str | None = None, label_pattern: str | None = None,
@@ -64,6 +68,12 @@ def inspect_dataset(data: Path | str, out: Path | str | None = None, label_patte
     ins = Inspection(data, out, len(good), skipped, dict(sorted(lengths.items())), dict(chars.most_common()),
                      widths, heights, dict(modes), dict(formats))
     if good:
+        sizes = list(zip(widths, heights))
+        try:
+            ins.ink = survey_ink([f.path for f in good], sizes, one_size=sizes[0] if len(set(sizes)) == 1 else None)
+            ins.input_choice = choose_input(ins.ink)
+        except DataError:
+            pass
         ins.plots = [
             plots.bar_chart(lengths, out / "label_lengths.png", "label length", "characters", sort_by_key=True),
             plots.bar_chart(chars, out / "char_frequency.png", "character frequency", "character"),
@@ -102,8 +112,25 @@ def print_inspection(ins: Inspection) -> None:
         t.add_row("height px (min / median / max)", f"{min(ins.heights)} / {statistics.median(ins.heights):g} / {max(ins.heights)}")
         t.add_row("modes", ", ".join(f"{k}: {v}" for k, v in ins.modes.items()))
         t.add_row("formats", ", ".join(f"{k}: {v}" for k, v in ins.formats.items()))
+        if ins.ink is not None:
+            t.add_row("glyphs (median height px)", f"{ins.ink.glyph_px:.0f}")
+            t.add_row("ink contrast (grey / best channel)", f"{ins.ink.grey_contrast:.2f} / "
+                                                            f"{ins.ink.colour_contrast:.2f}")
+        else:
+            t.add_row("ink", "none found: blank or uniform images")
+        if ins.input_choice is not None:
+            c = ins.input_choice
+            t.add_row("input train text would choose",
+                      f"height {c.height}, {'grey' if c.channels == 1 else 'RGB'}"
+                      + (f", crop {','.join(map(str, c.crop))}" if c.crop else ", whole image")
+                      + (", contrast stretched" if c.contrast == "stretch" else ""))
         t.add_row("plots", str(ins.out))
     console.print(t)
+    for reason in ins.input_choice.reasons if ins.input_choice else ():
+        console.print(f"  input: {reason}")
+    if ins.ink is not None and ins.ink.blank:
+        console.print(f"  [yellow]{len(ins.ink.blank)} of the {ins.ink.images} images looked at show no ink[/yellow]"
+                      f" (blank or of one colour), e.g. {ins.ink.blank[0]}")
     for f, why in (ins.skipped.unreadable + ins.skipped.bad_label)[:10]:
         console.print(f"  [yellow]skipped[/yellow] {f}: {why}")
 

@@ -105,7 +105,7 @@ def read_run(path: Path) -> RunRow:
         task = cfg.get("task")
         row = replace(row, task=_str(task), model=_str(cfg.get("model")), lr=_num(cfg.get("lr"), float),
                       batch_size=_num(cfg.get("batch_size"), int), seed=_num(cfg.get("seed"), int),
-                      size=_num(cfg.get(SIZE_SETTING.get(task, "")), int),
+                      size=_num(cfg.get(SIZE_SETTING.get(task, "")), int) or _contract_height(run),
                       optimizer=_str(cfg.get("optimizer")))
     final = _final(run, notes)
     if final is not None:
@@ -123,6 +123,14 @@ def _created(run: RunFolder) -> str | None:
     """The oldest of the files a run writes when it starts."""
     times = [p.stat().st_mtime for p in (run.config, run.labels, run.split, run.env) if p.is_file()]
     return datetime.fromtimestamp(min(times)).isoformat(timespec="seconds") if times else None
+
+
+def _contract_height(run: RunFolder) -> int | None:
+    """The input height in labels.json: a text run's, where the training images chose it (config.yaml says None)."""
+    try:
+        return _num(json.loads(run.labels.read_text())["input"]["height"], int)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _read_config(run: RunFolder, notes: list[str]) -> dict[str, Any] | None:

@@ -57,7 +57,8 @@ def read_sizes(files: list[LabelledFile], workers: int = 4, max_aspect: float = 
 
 
 def infer_spec(sizes: list[tuple[int, int]], height: int, width: int | None, channels: int, keep_aspect: bool,
-               multiple: int = 4, max_width: int = 1024, crop: tuple[int, int, int, int] | None = None) -> InputSpec:
+               multiple: int = 4, max_width: int = 1024, crop: tuple[int, int, int, int] | None = None,
+               contrast: str | None = None) -> InputSpec:
     """Input contract from the data (sizes as read, after any `crop`): crnn keeps aspect up to the widest image;
     cnn uses the median width."""
     scaled = [w * height / max(h, 1) for w, h in sizes] or [height * 4]
@@ -65,7 +66,8 @@ def infer_spec(sizes: list[tuple[int, int]], height: int, width: int | None, cha
         target = max(scaled) if keep_aspect else statistics.median(scaled)
         width = min(max_width, max(height, int(-(-target // multiple) * multiple)))
     return InputSpec(height=height, width=width, channels=channels, keep_aspect=keep_aspect,
-                     mean=(0.5,) * channels, std=(0.5,) * channels, width_multiple=multiple, crop=crop)
+                     mean=(0.5,) * channels, std=(0.5,) * channels, width_multiple=multiple, crop=crop,
+                     contrast=contrast)
 
 
 def load_samples(files: list[LabelledFile], spec: InputSpec, workers: int = 4,

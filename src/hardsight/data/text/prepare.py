@@ -10,6 +10,7 @@ from hardsight.config import InputSpec, TrainConfig
 from hardsight.console import console
 from hardsight.data.splits import random_split
 from hardsight.data.text.labels import LabelledFile, Skipped, TextLabelling, filter_charset, infer_charset, read_text_labels
+from hardsight.data.text.contract import HEIGHTS, InputChoice, choose_input, survey_ink
 from hardsight.data.text.datamodule import TextSample, infer_spec, load_samples, read_sizes
 from hardsight.errors import DataError
 
@@ -24,6 +25,7 @@ class TextData:
     samples: dict[str, list[TextSample]]
     skipped: Skipped
     root: Path
+    chosen: tuple[str, ...] = ()  # why the input contract is what it is, where the training images chose it
 
     def labels_json(self) -> dict[str, Any]:
         return {"task": "text", "charset": self.charset, "max_length": self.max_length,
@@ -75,12 +77,18 @@ def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_l
 
     split = _split(files, parts, cfg, saved_split, root)
     train_paths = {f.path for f in split["train"]}
+    chosen: tuple[str, ...] = ()
     if saved_labels:
         spec = InputSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved_labels["input"].items()})
         max_length = saved_labels["max_length"]
     else:
-        spec = infer_spec([sz for f, sz in sized if f.path in train_paths], cfg.height, cfg.width, cfg.channels,
-                          keep_aspect=cfg.model.startswith("crnn"), crop=cfg.crop)
+        train_sized = [(f, sz) for f, sz in sized if f.path in train_paths]
+        choice = _input_choice(cfg, train_sized, {sz for _, sz in sized})
+        chosen, sizes = choice.reasons, [sz for _, sz in train_sized]
+        if choice.crop is not None and cfg.crop is None:  # every image has the one size; the reader sees the box's
+            sizes = [choice.crop[2:]] * len(sizes)
+        spec = infer_spec(sizes, choice.height, cfg.width, choice.channels, keep_aspect=cfg.model.startswith("crnn"),
+                          crop=choice.crop, contrast=None if choice.contrast == "none" else choice.contrast)
         max_length = max(len(f.label) for part in split.values() for f in part)
 
     samples: dict[str, list[TextSample]] = {}
@@ -89,7 +97,24 @@ def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_l
         skipped.merge(sk)
     if not samples["val"]:
         raise DataError("the validation split is empty: give --val-dir or a split with a validation fraction")
-    return TextData(charset, max_length, spec, samples, skipped, root)
+    return TextData(charset, max_length, spec, samples, skipped, root, chosen)
+
+
+def _input_choice(cfg: TrainConfig, train: list[tuple[LabelledFile, tuple[int, int]]],
+                  all_sizes: set[tuple[int, int]]) -> InputChoice:
+    """What the survey of the training images chooses (fit_input), the user's settings winning; else today's
+    whole image at 32 px in grey."""
+    contrast = None if cfg.stretch is None else ("stretch" if cfg.stretch else "none")
+    if not cfg.fit_input:
+        return InputChoice(cfg.crop, cfg.height or HEIGHTS[0], cfg.channels or 1, contrast, ())
+    survey = survey_ink([f.path for f, _ in train], [sz for _, sz in train], seed=cfg.seed,
+                        one_size=next(iter(all_sizes)) if len(all_sizes) == 1 else None, workers=cfg.workers or 4,
+                        crop=cfg.crop)
+    if survey.blank:
+        names = ", ".join(Path(b).name for b in survey.blank[:5])
+        console.print(f"[yellow]{len(survey.blank)} of the {survey.images} training images looked at show no ink "
+                      f"(blank or of one colour): {names}{', ...' if len(survey.blank) > 5 else ''}[/yellow]")
+    return choose_input(survey, cfg.height, cfg.crop, cfg.channels, contrast)
 
 
 def _split(files: list[LabelledFile], parts: dict[str, list[LabelledFile]], cfg: TrainConfig,
@@ -123,9 +148,14 @@ def _rel(path: Path, root: Path) -> str:
 def print_text_summary(data: TextData) -> None:
     """The split, charset and input size a text run trains on, and the first files skipped."""
     n = {k: len(v) for k, v in data.samples.items()}
+    spec = data.spec
     console.print(f"data: {n['train']} train / {n['val']} val / {n['test']} test, charset {data.charset!r} "
-                  f"({len(data.charset)}), input {data.spec.height}x{data.spec.width}"
+                  f"({len(data.charset)}), input {spec.height}x{spec.width} {'grey' if spec.channels == 1 else 'RGB'}"
+                  + (f" of the box {','.join(map(str, spec.crop))}" if spec.crop else "")
+                  + (", contrast stretched" if spec.contrast == "stretch" else "")
                   + (f", [yellow]{data.skipped.total} skipped[/yellow]" if data.skipped.total else ""))
+    for reason in data.chosen:
+        console.print(f"  input from the training images: {reason}")
     for file, why in (data.skipped.unreadable + data.skipped.bad_label)[:10]:
         console.print(f"  [yellow]skipped[/yellow] {file}: {why}")
     if data.skipped.total > 10:
