@@ -25,7 +25,9 @@ CHECK_IMAGES = 500
 # the settings each arm adds to the defaults
 ARMS = {
     "fixed": {"fit_input": False},
-    "fitted": {},
+    "fitted": {},  # the defaults
+    "scratch": {"pretrained": False},
+    "general": {"weights": "general"},  # from the shipped general reader
     "fitted-no-stretch": {"stretch": False},
     "fitted-h32": {"height": 32},
     "fitted-h48": {"height": 48},

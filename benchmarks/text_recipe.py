@@ -7,7 +7,7 @@ plateau ended (the first with validation exact match over 0.3). `--hog` runs a C
 multiplying matrices on 2 threads, as a busy laptop does): with `--max-minutes`, the check that a time budget
 buys the same reader on a busier machine, only later. Run it alone: a second torch process slows both tenfold.
 
-    python benchmarks/text_recipe.py [--seeds 0,1,2] [--max-minutes M] [--hog] [--data DIR]
+    python benchmarks/text_recipe.py [--seeds 0,1,2] [--max-minutes M] [--hog] [--data DIR] [--start scratch|general]
 """
 
 from __future__ import annotations
@@ -44,7 +44,10 @@ def main() -> None:
     ap.add_argument("--max-minutes", type=float, default=None)
     ap.add_argument("--hog", action="store_true", help="a CPU hog (2 threads of matrix products) beside training")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--start", choices=("default", "scratch", "general"), default="default",
+                    help="the defaults' start, random weights, or the shipped general reader")
     args = ap.parse_args()
+    start = {"default": {}, "scratch": {"pretrained": False}, "general": {"weights": "general"}}[args.start]
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: dataset folder not found (expected ../shared/data/captcha_v2)")
 
@@ -60,7 +63,7 @@ def main() -> None:
             time.sleep(3)  # the hog is at full speed before training starts
         try:
             cfg = hardsight.TrainConfig(task="text", data=str(args.data), out=str(out / f"seed{seed}"), seed=seed,
-                                        max_minutes=args.max_minutes)
+                                        max_minutes=args.max_minutes, **start)
             result = hardsight.train(cfg, progress=False)
         finally:
             if load:
@@ -72,7 +75,7 @@ def main() -> None:
 
     load_note = "with a CPU hog beside it" if args.hog else "alone"
     budget = f", --max-minutes {args.max_minutes:g}" if args.max_minutes else ""
-    print(f"\n{args.data.name}, default recipe, {load_note}{budget}")
+    print(f"\n{args.data.name}, default recipe, start: {args.start}, {load_note}{budget}")
     print("| seed | test exact match | best val exact match | minutes | epochs | steps | off the plateau (epoch) "
           "| stopped by |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,14 +1,16 @@
 """Style sweep: text schemes drawn by `hardsight.data.text.styles.random_style` from seeds 101-108 (fonts, canvas
-shapes, colours, distractors), each trained from scratch at several label counts under one budget, with today's
-fixed input and with the contract chosen from the data, beside ddddocr zero-shot (restricted to the charset, where
-`pip install -e '.[bench]'` installed it).
+shapes, colours, distractors), each trained at several label counts under one budget, from scratch and from the
+shipped general reader (or any of benchmarks/text_contract.py's ARMS), beside the zero-shot readers of `hardsight
+assess` (the general reader, and ddddocr where `pip install -e '.[bench]'` installed it), each restricted to the
+style's charset.
 
 Each point draws its labelled set and a check set of 300 images from other seeds (no text in both), trains
-`hardsight train text` with the defaults, and reads the check set: exact match with its 95% Wilson interval,
-minutes, steps. A shipped general reader would be trained on styles of other seeds, so these stay unseen.
+`hardsight train text` with the defaults and the arm's settings, and reads the check set: exact match with its 95%
+Wilson interval, minutes, steps. The general reader trained on random_style seeds from 10,000 on
+(benchmarks/general_reader.py), so these styles stay unseen, though drawn from the same family.
 Run it alone: a second torch process slows both tenfold.
 
-    python benchmarks/text_styles.py [--styles 101,...,108] [--labels 1000] [--minutes 5] [--arms fitted,fixed]
+    python benchmarks/text_styles.py [--styles 101,...,108] [--labels 250,1000] [--minutes 3] [--arms scratch,general]
 """
 
 from __future__ import annotations
@@ -30,19 +32,23 @@ def fixed_input(spec: dict) -> bool:
     return spec["height"] == 32 and spec["channels"] == 1 and not spec.get("crop") and not spec.get("contrast")
 
 
-def zero_shot(check: Path, charset: str) -> dict | None:
-    """ddddocr restricted to the charset, on the check set; None where it is not installed."""
-    from hardsight.assess.baselines import ddddocr_reader
+def zero_shot(check: Path, charset: str) -> dict[str, dict]:
+    """Each zero-shot reader of `hardsight assess` (the shipped general reader; ddddocr where `pip install -e
+    '.[bench]'` installed it), restricted to the charset, on the check set."""
+    from hardsight.assess.baselines import TEXT_BASELINES
     from hardsight.assess.curve import wilson
 
-    try:
-        read = ddddocr_reader(charset)
-    except ImportError:
-        return None
     files = sorted(check.glob("*.png"))
-    hits = sum(read(p.read_bytes()) == p.stem for p in files)
-    lo, hi = wilson(hits, len(files))
-    return {"em": hits / len(files), "lo": lo, "hi": hi, "n": len(files)}
+    out = {}
+    for name, (factory, _) in TEXT_BASELINES.items():
+        try:
+            read = factory(charset)
+        except ImportError:
+            continue
+        hits = sum(read(p.read_bytes()) == p.stem for p in files)
+        lo, hi = wilson(hits, len(files))
+        out[name] = {"em": hits / len(files), "lo": lo, "hi": hi, "n": len(files)}
+    return out
 
 
 def main() -> None:
@@ -50,8 +56,9 @@ def main() -> None:
     ap.add_argument("--styles", default=SWEEP)
     ap.add_argument("--labels", default="1000", help="label counts, e.g. 250,1000,4000")
     ap.add_argument("--minutes", type=float, default=5.0)
-    ap.add_argument("--arms", default="fitted,fixed", help="fixed after fitted: where the data chose today's fixed "
-                                                          "input, the fitted run stands for both")
+    ap.add_argument("--arms", default="scratch,general", help="of benchmarks/text_contract.py's ARMS (scratch, "
+                    "general: from the shipped general reader; fitted: the defaults); fixed after fitted: where the "
+                    "data chose today's fixed input, the fitted run stands for both")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
@@ -74,10 +81,9 @@ def main() -> None:
                 fitted = r if arm == "fitted" else fitted
                 rows.append((name, style, labels, arm, r))
                 print(f"style {name}, {labels} labels, {arm}: {r['em']:.3f} of the check set", flush=True)
-        shot = zero_shot(check, style.charset)
-        if shot:
-            rows.append((name, style, 0, "ddddocr zero-shot", {**shot, "input": "its own", "minutes": 0.0,
-                                                               "steps": 0}))
+        for reader, shot in zero_shot(check, style.charset).items():
+            rows.append((name, style, 0, f"{reader} zero-shot", {**shot, "input": "its own", "minutes": 0.0,
+                                                                 "steps": 0}))
 
     print(f"\nstyle sweep, defaults, --max-minutes {args.minutes:g} a point, seed {args.seed}, alone")
     print("| style | canvas, font, glyph px | labels | reader | input | check set [95% CI] | minutes | steps |")
@@ -87,7 +93,7 @@ def main() -> None:
         print(f"| {name} | {w}x{h}, {style.font.removesuffix('.ttf')}, {style.glyph_px} | {labels or '-'} | {arm} "
               f"| {r['input']} | {r['em']:.3f} [{r['lo']:.3f}, {r['hi']:.3f}] (of {r['n']}) | {r['minutes']:.1f} "
               f"| {r['steps']:,} |")
-    for arm in args.arms.split(","):
+    for arm in args.arms.split(",") + ["general zero-shot", "ddddocr zero-shot"]:
         ems = sorted(r["em"] for *_, a, r in rows if a == arm)
         if ems:
             print(f"{arm}: median {statistics.median(ems):.3f}, worst {ems[0]:.3f} over {len(ems)} points")

@@ -65,8 +65,12 @@ def test_python_and_cli_share_the_task_defaults(tmp_path):
     (tmp_path / "c.yaml").write_text("task: image\ndata: d\nbatch_size: 8\nmodel_args: {dropout: 0.1}\n")
     cfg = load_config(tmp_path / "c.yaml", {"model": "compact", "lr": 1e-3, "model_args": {"blocks": 2}})
     assert (cfg.batch_size, cfg.lr, cfg.image_size, cfg.model_args) == (8, 1e-3, 64, {"dropout": 0.1, "blocks": 2})
-    with pytest.raises(ConfigError, match="pretrained True is for the image task"):
-        TrainConfig(task="text", data="d", pretrained=True)  # pretrained is image-only
+    with pytest.raises(ConfigError, match="freeze_epochs 2 is for the image task"):
+        TrainConfig(task="text", data="d", freeze_epochs=2)  # freezing is image-only
+    from hardsight.config import TEXT_FROM_READER
+
+    started = TrainConfig(task="text", data="d", weights="general")  # a reader started from a trained one
+    assert {k: getattr(started, k) for k in TEXT_FROM_READER} == TEXT_FROM_READER
     saved = TrainConfig(task="text", data="d")
     save_config(saved, tmp_path / "t.yaml")
     assert load_config(tmp_path / "t.yaml") == saved  # a text config stores the neutral image-only values

@@ -1,5 +1,6 @@
 """Zero-shot readers an attacker can use without a single label, scored beside the trained curve.
 
+`general` is hardsight's shipped general reader (runs/shipped.py), restricted to the charset the same way.
 ddddocr is the off-the-shelf CAPTCHA OCR of the field. Restricted to the scheme's charset (its `set_ranges`,
 then the arg-max over the allowed characters and the blank, then CTC's collapse), it is as good as it gets
 without training; unrestricted, it reads characters the scheme never uses.
@@ -35,6 +36,39 @@ def ddddocr_reader(charset: str) -> Reader:
     return read
 
 
+def general_reader(charset: str) -> Reader:
+    """The shipped general reader, its arg-max taken over the blank and the characters of `charset` it reads."""
+    import io
+
+    import torch
+    from PIL import Image
+
+    from hardsight.runs.folder import RunFolder
+    from hardsight.tasks import load_module
+    from hardsight.tasks.decoding import TextCodec, ctc_greedy
+    from hardsight.transforms import text_preprocess
+
+    module = load_module(RunFolder.open("general"))
+    known = module.codec.charset
+    allowed = torch.tensor([0] + [i + 1 for i, c in enumerate(known) if c in charset])
+    mode = "L" if module.spec.channels == 1 else "RGB"
+
+    def read(data: bytes) -> str:
+        x = text_preprocess(Image.open(io.BytesIO(data)).convert(mode), module.spec).float().div(255)[None]
+        with torch.no_grad():
+            log_probs = module(x)[..., allowed]
+        (indices, _), = ctc_greedy(log_probs)
+        return TextCodec(known).decode([int(allowed[i]) for i in indices])
+
+    return read
+
+
+def general_version() -> str:
+    from hardsight import __version__
+
+    return f"shipped with hardsight {__version__}"
+
+
 def ddddocr_version() -> str:
     from importlib.metadata import version
 
@@ -43,5 +77,6 @@ def ddddocr_version() -> str:
 
 # name -> (reader factory over the scheme's charset, version): the zero-shot text baselines assess tries
 TEXT_BASELINES: dict[str, tuple[Callable[[str], Reader], Callable[[], str]]] = {
+    "general": (general_reader, general_version),
     "ddddocr": (ddddocr_reader, ddddocr_version),
 }

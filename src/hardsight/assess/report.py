@@ -69,6 +69,15 @@ def _pct(rate: float, low: float, high: float) -> str:
     return f"{rate:.1%} [{low:.1%}, {high:.1%}]"
 
 
+def start_line(base) -> str:
+    """Which weights every point started from, so a curve is read with its start."""
+    if not base.pretrained:
+        return f"Every point trains `{base.model}` from random weights."
+    return (f"Every point fine-tunes `{base.model}` from "
+            + (f"`{base.weights}`" if base.weights else "the task's pretrained start (text: the shipped general "
+                                                         "reader; image: ImageNet weights)") + ".")
+
+
 def markdown(result) -> str:
     cfg, head = result.cfg, headline(result)
     task_cols = _task_columns(result)
@@ -77,7 +86,8 @@ def markdown(result) -> str:
              f"{cfg.holdout:.0%} of the data, listed in `held_out.json`) are never trained on; the "
              f"{result.pool:,} others are the labelled pool, and each labelled set holds every smaller one. A tenth "
              "of each set validates (counted in its labels). Rates carry 95% Wilson intervals"
-             + (f"; {result.solve_note}" if result.solve_note else "") + ".", "", "## Headline", ""]
+             + (f"; {result.solve_note}" if result.solve_note else "") + ".", "", start_line(cfg.train_config()), "",
+             "## Headline", ""]
     for key, r in head["labels_to"].items():
         lines.append(f"- Labels for a {key} solve rate: {r['note']}.")
     m90 = head["minutes_to_90"]

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from hardsight.cli.options import split_fractions
+from hardsight.config import TEXT_FROM_READER, WARMUP_STEPS
 from hardsight.console import console
 
 app = typer.Typer(no_args_is_help=True, help="Train a recogniser; writes a run folder.")
@@ -46,7 +47,9 @@ Optimizer = Annotated[Optional[str], typer.Option(help="adamw (default), adam, s
 # the LR schedule and stopping, the same for every task
 Schedule = Annotated[Optional[str], typer.Option(help="onecycle (default: warm-up, then cosine, in optimiser steps) "
                                                      "or plateau (the LR cut when --monitor stops improving).")]
-WarmupSteps = Annotated[Optional[int], typer.Option(help="onecycle: optimiser steps of LR warm-up (default 700).")]
+WarmupSteps = Annotated[Optional[int], typer.Option(help=(
+    f"onecycle: optimiser steps of LR warm-up (default {WARMUP_STEPS}; {TEXT_FROM_READER['warmup_steps']} for a text "
+    "reader started from a trained one)."))]
 PlateauFactor = Annotated[Optional[float], typer.Option(help="plateau: multiply the LR by this (default 0.5).")]
 PlateauPatience = Annotated[Optional[int], typer.Option(help="plateau: epochs without improvement first (default 5).")]
 MinLr = Annotated[Optional[float], typer.Option(help="plateau: the lowest LR (default 0).")]
@@ -123,6 +126,10 @@ def text(
         "--stretch/--no-stretch", show_default=False,
         help="Stretch each image's range (default for pale ink), or not.")] = None,
     beam_width: Annotated[Optional[int], typer.Option(help="CTC beam width (1 = greedy).")] = None,
+    weights: Annotated[Optional[str], typer.Option(
+        metavar="RUN", help="Start from this trained reader: a text run folder, or general (the shipped general "
+                            "reader); characters it never read get fresh output rows.")] = None,
+    from_scratch: Annotated[bool, typer.Option("--from-scratch", help="Train from random weights.")] = False,
     augment: Augment = None,
     optimizer: Optimizer = None,
     model_arg: ModelArgs = None,
@@ -138,6 +145,7 @@ def text(
     given = settings_given(locals())
     _train(_config("text", {**given, "split": split_fractions(split), "crop": crop_box(crop),
                             **{k: v for k, v in (("fit_input", fit_input), ("stretch", stretch)) if v is not None},
+                            **({"pretrained": False} if from_scratch else {}),
                             "model_args": key_values(model_arg, "--model-arg")}, config), resume)
 
 

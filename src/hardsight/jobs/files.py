@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Iterator
 
 
+def cache_root() -> Path:
+    """Where hardsight keeps what it builds once and reuses: disk caches, file digests, unpacked shipped runs."""
+    return Path(os.environ.get("HARDSIGHT_CACHE") or Path.home() / ".cache" / "hardsight")
+
+
 @contextlib.contextmanager
 def atomic_write(target: Path) -> Iterator[Path]:
     """A temporary path beside `target` to write; moved onto `target` if the block succeeds, removed if it fails.

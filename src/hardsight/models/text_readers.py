@@ -130,6 +130,33 @@ def args_from_data(name: str, spec: InputSpec, max_length: int, model_args: dict
     return {**(chosen(spec, max_length) if chosen else {}), **model_args}
 
 
+def transplant(model: nn.Module, state: dict[str, torch.Tensor], old_charset: str, new_charset: str) -> str:
+    """Load a trained reader's weights (`state`, read over `old_charset`) into `model`, built for `new_charset`: each
+    output row follows its character (the blank too), a character the old reader never read keeps its fresh row,
+    and a first convolution of another channel count is adapted (timm's `adapt_input_conv`: grey kernels shared by
+    R, G and B). Returns the characters that start fresh. A layer of another shape is a ValueError naming it."""
+    from timm.models import adapt_input_conv
+
+    own = model.state_dict()
+    head = next(k for k in reversed(own) if k.endswith("weight"))  # the output layer is the last one built
+    head_bias = head.removesuffix("weight") + "bias"
+    rows = [0] + [old_charset.index(c) + 1 if c in old_charset else -1 for c in new_charset]
+    loaded = {}
+    for key, mine in own.items():
+        theirs = state.get(key)
+        if theirs is None:
+            raise ValueError(f"{key}: not in the trained reader (another architecture)")
+        if key in (head, head_bias):
+            theirs = torch.stack([theirs[r] if r >= 0 else mine[i] for i, r in enumerate(rows)])
+        elif theirs.ndim == 4 and theirs.shape[1] != mine.shape[1] and theirs.shape[0] == mine.shape[0]:
+            theirs = adapt_input_conv(mine.shape[1], theirs, base_chans=theirs.shape[1])
+        if theirs.shape != mine.shape:
+            raise ValueError(f"{key}: {tuple(theirs.shape)} in the trained reader, {tuple(mine.shape)} here")
+        loaded[key] = theirs
+    model.load_state_dict(loaded)
+    return "".join(c for c in new_charset if c not in old_charset)
+
+
 @register("text")
 def crnn(num_classes: int, spec: InputSpec, max_length: int = 0, **kw) -> CRNN:
     """Conv -> BiGRU -> CTC, sized for a laptop CPU: under 1 ms an image at batch 64 on two cores."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from hardsight.config import TrainConfig, load_config, save_config
 from hardsight.errors import RunError
+from hardsight.runs.shipped import resolve
 
 # the layout of a run folder this version writes (env.json's `format_version`); `migrate` brings older layouts up to it
 FORMAT_VERSION = 1
@@ -114,8 +115,8 @@ class RunFolder:
     # -- reading ----------------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path) -> RunFolder:
-        """An existing run folder with at least a config and a checkpoint."""
-        run = cls(Path(path))
+        """An existing run folder with at least a config and a checkpoint, or a shipped run by name (`general`)."""
+        run = cls(resolve(path))
         if not run.path.is_dir():
             raise RunError(f"{run.path}: no such run folder")
         if not run.config.is_file():

@@ -225,7 +225,7 @@ def load_models(settings: ServeSettings) -> dict[str, LoadedModel]:
     models: dict[str, LoadedModel] = {}
     for path in settings.runs:
         run = RunFolder.open(path)
-        name = unique_name(run.path, models)
+        name = unique_name(Path(path), models)  # as given: a shipped run is served as `general`, not its copy
         models[name] = HANDLERS[run.load_config().task].load(run, name, settings)
     return models
 

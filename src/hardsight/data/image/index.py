@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from hardsight.data.image.store import cache_root
+from hardsight.jobs.files import cache_root
 from hardsight.data.io import parallel_map
 from hardsight.jobs.files import atomic_write
 

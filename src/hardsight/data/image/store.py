@@ -25,6 +25,7 @@ import numpy as np
 
 from hardsight.data.io import UnreadableImage, load_image, parallel_map
 from hardsight.errors import DataError
+from hardsight.jobs.files import cache_root
 
 if TYPE_CHECKING:
     import torch
@@ -35,10 +36,6 @@ FORMAT = 1  # of the disk cache's files: a change makes every older cache a miss
 RAM_SHARE = 0.25  # of this machine's memory that `auto` lets a set's pictures take
 CHUNK = 512  # pictures decoded between two progress marks of a disk build (an interrupted build resumes there)
 NO_LANDMARKS = np.full((68, 2), np.nan, np.float32)
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("HARDSIGHT_CACHE") or Path.home() / ".cache" / "hardsight")
 
 
 def machine_memory() -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,10 @@ def labelling_of(cfg: TrainConfig) -> TextLabelling:
     return TextLabelling(cfg.label_pattern, cfg.lowercase)
 
 
-def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None) -> TextData:
-    """Read, filter, split and decode; with a saved split and labels (resume), reproduce them exactly."""
+def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_labels: dict | None = None,
+                      start_height: tuple[int, str] | None = None) -> TextData:
+    """Read, filter, split and decode; with a saved split and labels (resume), reproduce them exactly.
+    `start_height`: (pixels, whose) where a trained reader the run starts from fixes the input height."""
     labelling = labelling_of(cfg)
     root = Path(cfg.data)
     files, skipped = read_text_labels(root, labelling)
@@ -83,7 +85,10 @@ def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_l
         max_length = saved_labels["max_length"]
     else:
         train_sized = [(f, sz) for f, sz in sized if f.path in train_paths]
-        choice = _input_choice(cfg, train_sized, {sz for _, sz in sized})
+        choice = _input_choice(cfg.replace(height=cfg.height or (start_height and start_height[0])), train_sized,
+                               {sz for _, sz in sized})
+        if start_height and not cfg.height:
+            choice = replace(choice, reasons=choice.reasons + (f"height {start_height[0]}: {start_height[1]}",))
         chosen, sizes = choice.reasons, [sz for _, sz in train_sized]
         if choice.crop is not None and cfg.crop is None:  # every image has the one size; the reader sees the box's
             sizes = [choice.crop[2:]] * len(sizes)

@@ -8,11 +8,13 @@ fonts are the ones matplotlib ships (a dependency), so a style draws the same on
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+FULL_CHARSET = string.digits + string.ascii_lowercase + string.ascii_uppercase  # the general reader's
 WIDE_CHARSET = "23456789abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ"  # 0-9a-zA-Z less the look-alikes
 
 RGB = tuple[int, int, int]
@@ -100,13 +102,15 @@ FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "Dej
 CHARSETS = (WIDE_CHARSET, "0123456789", "abcdefghijkmnopqrstuvwxyz", "0123456789ABCDEFGHIJKLMNPQRSTUVWXYZ")
 
 
-def random_style(seed: int) -> TextStyle:
+def random_style(seed: int, charset: str | None = None, lengths: tuple[int, int] | None = None) -> TextStyle:
     """One scheme of a broad family (font, canvas shape, glyph size and spacing, ink and background, distractors,
-    lengths and charset), drawn from `seed`: the styles a sweep is measured on, each named by its seed."""
+    lengths and charset), drawn from `seed`: the styles a sweep is measured on, each named by its seed. `charset` and
+    `lengths` replace what the seed draws (the canvas grows to hold the longest text); the rest is drawn the same."""
     rng = random.Random(seed)
     h = rng.choice((40, 50, 60, 80, 100, 120))
     glyph = int(h * rng.uniform(0.3, 0.75))
-    lengths = rng.choice(((4, 4), (4, 6), (5, 5), (5, 8), (6, 6)))
+    drawn = rng.choice(((4, 4), (4, 6), (5, 5), (5, 8), (6, 6)))
+    lengths = lengths or drawn
     gap = rng.choice(((-3, 2), (0, 6), (4, 14), (10, 40)))
     w = max(rng.choice((160, 200, 260, 320, 400, 600)), int(lengths[1] * (0.75 * glyph + gap[1]) + 24))
     dark = rng.random() < 0.15  # light ink on a dark ground
@@ -122,4 +126,4 @@ def random_style(seed: int) -> TextStyle:
                      jitter=rng.randint(0, max(1, h // 12)), band=(0.5 - band_half, 0.5 + band_half), ink=ink,
                      background=background, lines=rng.choice(((0, 0), (1, 3), (3, 6))), line_width=rng.randint(1, 3),
                      line_ink=ink + tuple(tuple(rng.randint(100, 200) for _ in range(3)) for _ in range(2)),
-                     dots=rng.choice((0, 0, 100, 400)), lengths=lengths, charset=rng.choice(CHARSETS))
+                     dots=rng.choice((0, 0, 100, 400)), lengths=lengths, charset=charset or rng.choice(CHARSETS))
