@@ -45,12 +45,12 @@ def general_reader(charset: str) -> Reader:
 
     from hardsight.runs.folder import RunFolder
     from hardsight.tasks import load_module
-    from hardsight.tasks.decoding import TextCodec, ctc_greedy
+    from hardsight.tasks.decoding import ctc_greedy
     from hardsight.transforms import text_preprocess
 
     module = load_module(RunFolder.open("general"))
-    known = module.codec.charset
-    allowed = torch.tensor([0] + [i + 1 for i, c in enumerate(known) if c in charset])
+    known = module.codec
+    allowed = torch.tensor([0] + [i + 1 for i, c in enumerate(known.charset) if c in charset])
     mode = "L" if module.spec.channels == 1 else "RGB"
 
     def read(data: bytes) -> str:
@@ -58,7 +58,7 @@ def general_reader(charset: str) -> Reader:
         with torch.no_grad():
             log_probs = module(x)[..., allowed]
         (indices, _), = ctc_greedy(log_probs)
-        return TextCodec(known).decode([int(allowed[i]) for i in indices])
+        return known.decode([int(allowed[i]) for i in indices])
 
     return read
 

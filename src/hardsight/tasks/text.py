@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +90,7 @@ class ReaderStart:
     height: int
     model: str
     model_args: dict
-    checkpoint: Path
+    state: dict  # the checkpoint's weights, read once with its settings
     named: bool  # by the user (`weights`): a reader that does not fit is an error, not a start from scratch
 
 
@@ -108,7 +107,8 @@ def reader_start(cfg) -> ReaderStart | None:
             raise ConfigError(f"--weights {name}: a {source.task} run, not a text reader")
         ckpt = run.checkpoint("best")
         with refusing_pickled_code(ckpt):
-            saved = torch.load(ckpt, map_location="cpu", weights_only=True)["hyper_parameters"]
+            loaded = torch.load(ckpt, map_location="cpu", weights_only=True)
+        saved = loaded["hyper_parameters"]
     except (RunError, OSError, RuntimeError, KeyError, EOFError) as e:
         if cfg.weights:
             raise RunError(f"--weights {name}: cannot start from it ({e})") from None
@@ -118,15 +118,13 @@ def reader_start(cfg) -> ReaderStart | None:
         raise ConfigError(f"--model {cfg.model}: the {name} reader is a {saved['model']}; start a {cfg.model} "
                           "--from-scratch, or leave --model out")
     return ReaderStart(name, labels["charset"], labels["input"]["height"], saved["model"],
-                       {**(saved.get("model_args") or {}), **cfg.model_args}, ckpt, bool(cfg.weights))
+                       {**(saved.get("model_args") or {}), **cfg.model_args}, loaded["state_dict"], bool(cfg.weights))
 
 
 def start_from(module: TextReader, start: ReaderStart) -> bool:
     """Load `start`'s weights into a new run's reader; a reader of another shape is a warning and a start from
     scratch (True when the weights were loaded)."""
-    with refusing_pickled_code(start.checkpoint):
-        state = torch.load(start.checkpoint, map_location="cpu", weights_only=True)["state_dict"]
-    state = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    state = {k.removeprefix("model."): v for k, v in start.state.items() if k.startswith("model.")}
     try:
         fresh = transplant(module.model, state, start.charset, module.codec.charset)
     except ValueError as e:
