@@ -121,6 +121,7 @@ def test_a_label_pattern_or_charset_that_leaves_nothing_is_refused_with_counts(t
 def test_two_data_sets_named_alike_keep_their_own_figures(trained_run, captchas, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
+    shutil.rmtree(run / "evaluations", ignore_errors=True)  # what other tests evaluated with the shared run
     for parent in ("x", "y"):
         shutil.copytree(captchas, tmp_path / parent / "test")
         run_cli("evaluate", run, tmp_path / parent / "test", "--json")

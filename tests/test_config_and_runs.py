@@ -60,8 +60,8 @@ def test_python_and_cli_share_the_task_defaults(tmp_path):
                                                                                   model="compact")
     image = TrainConfig(task="image", data="d", model="compact")
     assert {k: getattr(image, k) for k in SCRATCH} == SCRATCH
-    text = TrainConfig(task="text", data="d")
-    assert {k: getattr(text, k) for k in TEXT_DEFAULTS} == TEXT_DEFAULTS
+    scratch = TrainConfig(task="text", data="d", pretrained=False)
+    assert {k: getattr(scratch, k) for k in TEXT_DEFAULTS} == TEXT_DEFAULTS
     (tmp_path / "c.yaml").write_text("task: image\ndata: d\nbatch_size: 8\nmodel_args: {dropout: 0.1}\n")
     cfg = load_config(tmp_path / "c.yaml", {"model": "compact", "lr": 1e-3, "model_args": {"blocks": 2}})
     assert (cfg.batch_size, cfg.lr, cfg.image_size, cfg.model_args) == (8, 1e-3, 64, {"dropout": 0.1, "blocks": 2})

@@ -72,3 +72,35 @@ def test_start_settings_that_contradict_are_refused(trained_run, captchas, tmp_p
         TextTask().assemble(TrainConfig(task="text", data=str(captchas), weights=str(trained_run), height=48))
     with pytest.raises(ConfigError, match="is a crnn"):
         TextTask().assemble(TrainConfig(task="text", data=str(captchas), weights=str(trained_run), model="cnn"))
+
+
+def test_a_text_run_starts_from_the_general_reader_by_default_unless_a_setting_rules_it_out(captchas, tmp_path,
+                                                                                          monkeypatch, capsys):
+    from hardsight.config import TEXT_DEFAULTS, TEXT_FROM_READER
+
+    default = TrainConfig(task="text", data=str(captchas))
+    assert {k: getattr(default, k) for k in TEXT_FROM_READER} == TEXT_FROM_READER and default.weights is None
+    for given, said in (({"model": "cnn"}, "--model cnn: the general reader is a crnn"),
+                        ({"height": 48}, "--height 48: the general reader reads 32-px images"),
+                        ({"pretrained": False}, None)):
+        cfg = TrainConfig(task="text", data=str(captchas), **given)
+        assert {k: getattr(cfg, k) for k in TEXT_DEFAULTS if k not in given} == \
+               {k: v for k, v in TEXT_DEFAULTS.items() if k not in given}
+        out = " ".join("".join(capsys.readouterr()).split())
+        assert (said is None and "start:" not in out) or f"start: from scratch ({said})" in out
+    broken = tmp_path / "general"
+    (broken / "checkpoints").mkdir(parents=True)
+    for name in ("config.yaml", "labels.json", "env.json"):
+        (broken / name).write_bytes((shipped.packaged("general") / name).read_bytes())
+    (broken / "checkpoints" / "best.ckpt").write_bytes(b"half a file")
+    monkeypatch.setattr(shipped, "packaged", lambda name: broken)
+    cfg = TrainConfig(task="text", data=str(captchas))  # a damaged installation: scratch, and its recipe
+    assert not cfg.pretrained and cfg.lr == TEXT_DEFAULTS["lr"] and cfg.warmup_steps == TEXT_DEFAULTS["warmup_steps"]
+    assert "weights are missing or damaged" in " ".join("".join(capsys.readouterr()).split())
+
+
+def test_train_text_says_it_starts_from_the_general_reader(captchas, tmp_path):
+    result = run_cli("train", "text", captchas, "--out", tmp_path / "r", "--epochs", "1")
+    assert "start: the general reader's weights" in " ".join((result.stdout + result.stderr).split())
+    saved = (tmp_path / "r" / "config.yaml").read_text()
+    assert "pretrained: true" in saved and "epochs: 1" in saved

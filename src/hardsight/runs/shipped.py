@@ -9,10 +9,14 @@ evaluate and export write beside. A folder of the same name in the working direc
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
+import zipfile
 from importlib import resources
 from pathlib import Path
+
+import yaml
 
 from hardsight.errors import RunError
 from hardsight.jobs.files import cache_root
@@ -51,3 +55,23 @@ def resolve(path: str | Path) -> Path:
                 raise RunError(f"{name}: cannot unpack the shipped run into {copy.parent} ({e.strerror}); set "
                                "HARDSIGHT_CACHE to a folder you can write") from None
     return copy
+
+
+def reader_fits(name: str, model: str | None, height: int | None, model_args: dict | None) -> str | None:
+    """Why a new text run cannot start from shipped reader `name` by default, or None when it can: its weights are
+    missing or not a checkpoint, or the settings given ask for another network (model, height, shape)."""
+    source = packaged(name)
+    if not zipfile.is_zipfile(source / CHECKPOINT):  # torch checkpoints are zip archives: a truncated one is not
+        return f"the shipped {name} reader's weights are missing or damaged in this installation"
+    try:
+        saved = yaml.safe_load((source / "config.yaml").read_text())
+        reads = json.loads((source / "labels.json").read_text())["input"]["height"]
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
+        return f"the shipped {name} reader's settings cannot be read ({e})"
+    if model not in (None, saved["model"]):
+        return f"--model {model}: the {name} reader is a {saved['model']}"
+    if height not in (None, reads):
+        return f"--height {height}: the {name} reader reads {reads}-px images"
+    if model_args:
+        return f"--model-arg {model_args}: the {name} reader has a shape of its own"
+    return None

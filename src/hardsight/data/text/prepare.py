@@ -87,7 +87,7 @@ def prepare_text_data(cfg: TrainConfig, saved_split: dict | None = None, saved_l
         train_sized = [(f, sz) for f, sz in sized if f.path in train_paths]
         choice = _input_choice(cfg.replace(height=cfg.height or (start_height and start_height[0])), train_sized,
                                {sz for _, sz in sized})
-        if start_height and not cfg.height:
+        if start_height and not cfg.height and cfg.fit_input:
             choice = replace(choice, reasons=choice.reasons + (f"height {start_height[0]}: {start_height[1]}",))
         chosen, sizes = choice.reasons, [sz for _, sz in train_sized]
         if choice.crop is not None and cfg.crop is None:  # every image has the one size; the reader sees the box's
