@@ -104,7 +104,7 @@ def zero_shot_table(check_sets: dict[str, Path]) -> None:
     from text_styles import zero_shot
 
     import hardsight
-    from hardsight.assess.curve import wilson
+    from hardsight.intervals import wilson
 
     print("| set | images | general, 62 characters [95% CI] | general, the set's charset | ddddocr, the set's charset |")
     print("|---|---|---|---|---|")

@@ -7,8 +7,9 @@ network), the head alone for an epoch, then the body at a tenth of the head's ra
 backbone or the weights of the fine-tuning recipe. For each: accuracy, macro-F1, per-class F1, training minutes, ms
 per tile on PyTorch and on ONNX Runtime (after `hardsight export`, with the largest probability difference between
 the engines), the same with horizontal-flip test-time augmentation, and the solve rate on 200 synthetic 3x3 grids
-assembled from test tiles (target in 1 to 4 cells; solved = exactly the right cells, grid size detected
-automatically); the real challenge images in `../shared/data/recaptcha_grids/challenges/` are solved by the last
+assembled from test tiles, for each of 3 grid seeds (target in 1 to 4 cells; solved = exactly the right cells) and
+each grid decision: the run's tile thresholds or its grid thresholds (tuned on validation grids), with or without
+the 3x3 prior of 1-4 cells (the default: grid thresholds + prior); the real challenge images in `../shared/data/recaptcha_grids/challenges/` are solved by the last
 recipe (annotated PNGs are written beside its run).
 
     python benchmarks/recaptcha_tiles.py [--recipes scratch,finetune] [--max-minutes 30] [--seed 0]
@@ -21,6 +22,8 @@ from __future__ import annotations
 
 import argparse
 import time
+
+import numpy as np
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +55,17 @@ def split_items(run: Path) -> dict:
     return prepare_image_data(folder.load_config(), folder.load_split(), folder.load_labels()).items
 
 
-def retuned(clf, val: list) -> dict[str, float]:
-    """Per-class thresholds tuned on the run's validation split by this version's `tune_thresholds` (a run trained
-    by an earlier version keeps its own in labels.json; `--retune` scores with these instead, in memory)."""
+def retuned(clf, val: list) -> tuple[dict[str, float], dict[str, float]]:
+    """Per-class tile and grid thresholds tuned on the run's validation split by this version (a run trained by an
+    earlier version keeps its own in labels.json; `--retune` scores with these instead, in memory)."""
     from hardsight.engine.evaluator import image_scores
     from hardsight.engine.metrics import tune_thresholds
+    from hardsight.grid.decision import tune_grid_thresholds
 
     _, probs, truth = image_scores(clf, val, False, None)
-    return dict(zip(clf.classes, tune_thresholds(truth, probs, len(clf.classes))))
+    tile = tune_thresholds(truth, probs, len(clf.classes))
+    grid = tune_grid_thresholds(probs, truth, clf.classes, tile)
+    return dict(zip(clf.classes, tile)), dict(zip(clf.classes, grid))
 
 
 def score(run: Path, parts: dict, minutes: float, args, tta: bool) -> dict:
@@ -84,11 +90,33 @@ def score(run: Path, parts: dict, minutes: float, args, tta: bool) -> dict:
     worst = max(abs(a.probabilities[c] - b.probabilities[c]) for a, b in zip(by_torch, by_onnx) for c in a.probabilities)
     m, _, _ = image_scores(onnx_clf, test, False, None)
     if args.retune:
-        onnx_clf.thresholds = retuned(onnx_clf, parts["val"])
-    grids = synthetic_grids(test, onnx_clf.classes, args.grids, args.seed)
-    solved = sum(solve(onnx_clf, g.image(3, 3), g.target).selected == g.answer for g in grids)
+        onnx_clf.thresholds, onnx_clf.grid_thresholds = retuned(onnx_clf, parts["val"])
+    decisions = grid_decisions(onnx_clf, test, args)
     return {"metrics": m, "minutes": minutes, "ms_torch": ms_tile, "ms_onnx": ms_onnx, "same": same, "n": len(test),
-            "worst": worst, "grids": solved / len(grids), "clf": onnx_clf}
+            "worst": worst, "grids": decisions["grid thresholds + prior"], "decisions": decisions, "clf": onnx_clf}
+
+
+DECISIONS = ("tile thresholds", "tile thresholds + prior", "grid thresholds", "grid thresholds + prior")
+
+
+def grid_decisions(clf, test: list, args) -> dict[str, list[float]]:
+    """The solve rate of each grid decision on `args.grids` synthetic 3x3 grids of test tiles, per grid seed: the
+    run's tile thresholds or its grid thresholds, each with and without the 3x3 prior (1-4 cells). One model pass
+    per grid; the four decisions read the same cell scores."""
+    from hardsight.grid import solve
+    from hardsight.grid.decision import choose_cells, prior_of
+    from hardsight.grid.synthetic import synthetic_grids
+
+    rates: dict[str, list[float]] = {d: [] for d in DECISIONS}
+    for seed in args.grid_seeds:
+        grids = synthetic_grids(test, clf.classes, args.grids, seed)
+        scored = [(g, solve(clf, g.image(3, 3), g.target, grid="3x3", threshold=0.0, prior=False)) for g in grids]
+        for d in DECISIONS:
+            thresholds = clf.grid_thresholds if d.startswith("grid") else clf.thresholds
+            bounds = prior_of(3, 3) if d.endswith("prior") else None
+            rates[d].append(sum(choose_cells(s.scores, thresholds[s.target], bounds) == g.answer
+                                for g, s in scored) / len(grids))
+    return rates
 
 
 def main() -> None:
@@ -102,7 +130,9 @@ def main() -> None:
     ap.add_argument("--weights", help="weights of the finetune recipe (default: found offline)")
     ap.add_argument("--precision", default="32", help="32, or bf16-mixed")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--grids", type=int, default=200)
+    ap.add_argument("--grids", type=int, default=200, help="synthetic 3x3 grids of test tiles per grid seed")
+    ap.add_argument("--grid-seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0, 1, 2],
+                    help="seeds of the synthetic grid draws (each --grids grids)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench-runs" / "recaptcha_tiles")
     ap.add_argument("--run", type=Path, action="append", help="score existing run folders instead of training")
     ap.add_argument("--retune", action="store_true", help="solve grids with thresholds tuned on each run's validation "
@@ -132,8 +162,15 @@ def main() -> None:
     for name, run, tta, r in rows:
         m = r["metrics"]
         print(f"| {name} | {'hflip' if tta else '-'} | {m.accuracy:.2%} | {m.balanced_accuracy:.2%} | {m.macro_f1:.3f} | "
-              f"{r['grids']:.1%} | {r['minutes']:.1f} | {r['ms_torch']:.2f} | {r['ms_onnx']:.2f} | "
+              f"{np.mean(r['grids']):.1%} | {r['minutes']:.1f} | {r['ms_torch']:.2f} | {r['ms_onnx']:.2f} | "
               f"{r['same']}/{r['n']} ({r['worst']:.1e}) |")
+    print(f"\n3x3 synthetic grids solved by each decision ({args.grids} grids per seed, seeds "
+          f"{','.join(map(str, args.grid_seeds))}; the default is grid thresholds + prior)\n")
+    print("| recipe | TTA | " + " | ".join(DECISIONS) + " |\n|---|---|" + "---|" * len(DECISIONS))
+    for name, run, tta, r in rows:
+        print(f"| {name} | {'hflip' if tta else '-'} | " + " | ".join(
+            f"{np.mean(r['decisions'][d]):.1%} ({', '.join(f'{x:.1%}' for x in r['decisions'][d])})"
+            for d in DECISIONS) + " |")
     classes = list(rows[0][3]["metrics"].per_class)
     print("\n| class | support | " + " | ".join(f"F1 {n}{' +TTA' if t else ''}" for n, _, t, _ in rows) + " |")
     print("|---|---|" + "---|" * len(rows))

@@ -69,7 +69,7 @@ def draw(style_name: str, labels: int, seed: int, check_images: int = CHECK_IMAG
 def train_and_check(train: Path, check: Path, out: Path, seed: int, minutes: float, settings: dict) -> dict:
     """One default run (plus `settings`) under the budget, scored on its own test split and on the check set."""
     import hardsight
-    from hardsight.assess.curve import wilson
+    from hardsight.intervals import wilson
 
     cfg = hardsight.TrainConfig(task="text", data=str(train), out=str(out), seed=seed, max_minutes=minutes,
                                 **settings)

@@ -36,7 +36,7 @@ def zero_shot(check: Path, charset: str) -> dict[str, dict]:
     """Each zero-shot reader of `hardsight assess` (the shipped general reader; ddddocr where `pip install -e
     '.[bench]'` installed it), restricted to the charset, on the check set."""
     from hardsight.assess.baselines import TEXT_BASELINES
-    from hardsight.assess.curve import wilson
+    from hardsight.intervals import wilson
 
     files = sorted(check.glob("*.png"))
     out = {}

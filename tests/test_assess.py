@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from hardsight.assess.curve import labelled_subset, labels_to, nested_order, parse_sizes, resolve_sizes, wilson
+from hardsight.assess.curve import labelled_subset, labels_to, nested_order, parse_sizes, resolve_sizes
+from hardsight.intervals import wilson
 from hardsight.cli import app
 from hardsight.errors import ConfigError, DataError
 

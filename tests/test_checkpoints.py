@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from hardsight.data.synthetic import make_text_captchas
+from hardsight.intervals import wilson
 from hardsight.errors import RunError
 from hardsight.runs.folder import RunFolder
 from tests.test_cli_text import run_cli
@@ -69,6 +70,9 @@ def test_evaluate_scores_the_checkpoint_named(epoch_run, few_captchas):
                         (epoch_run / "checkpoints" / "epoch-002.ckpt", "epoch-002.ckpt")]:
         ev = json.loads(run_cli("evaluate", epoch_run, few_captchas, "--checkpoint", which, "--json").stdout)
         assert ev["n"] == 24 and Path(ev["weights"]).name == name, which
+        low, high = ev["exact_match_interval"]  # the rate's 95% Wilson interval over the 24 images scored
+        assert [low, high] == pytest.approx(wilson(round(ev["exact_match"] * 24), 24))
+        assert low <= ev["exact_match"] <= high and high - low > 0.1  # 24 images pin no rate down to 10 points
         figures = Path(ev["figure"]).parent  # another checkpoint's never overwrite the best one's
         assert figures.parent.name == "evaluations" if name == "best.ckpt" else figures.name == Path(name).stem
 

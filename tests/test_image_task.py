@@ -12,6 +12,7 @@ from PIL import Image
 from hardsight.data.image.labels import load_image_dataset, read_labelled_files, stratified_split
 from hardsight.errors import ConfigError, DataError
 from hardsight.engine.metrics import classification_metrics, tune_thresholds
+from hardsight.intervals import wilson
 from tests.test_cli_text import run_cli
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 180, 60), "blue": (40, 60, 200)}
@@ -148,6 +149,7 @@ def test_cli_train_evaluate_predict_image(tiles, tmp_path):
         assert (run / name).is_file(), name
     labels = json.loads((run / "labels.json").read_text())
     assert labels["classes"] == ["blue", "green", "red"] and len(labels["thresholds"]) == 3
+    assert len(labels["grid_thresholds"]) == 3  # tuned for the solve rate of validation grids
     import torch
 
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
@@ -155,6 +157,7 @@ def test_cli_train_evaluate_predict_image(tiles, tmp_path):
     ev = json.loads(run_cli("evaluate", run, tiles, "--json").stdout)
     assert ev["n"] == 42 and {"accuracy", "balanced_accuracy", "macro_f1", "per_class"} <= set(ev)
     assert set(ev["per_class"]) == {"blue", "green", "red"}
+    assert ev["accuracy_interval"] == pytest.approx(list(wilson(round(ev["accuracy"] * 42), 42)))  # its 95% interval
 
     other = tmp_path / "other"
     shutil.copytree(tiles, other)

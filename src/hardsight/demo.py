@@ -16,11 +16,11 @@ from hardsight.runs.folder import next_free
 def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, epochs: int = 16, seed: int = 0) -> Path:
     """Generate, train, evaluate on a fresh set, predict a few; returns the run folder.
 
-    `epochs` sets the length: measured on two idle cores with today's default recipe (LayerNorm, augmentation held
-    until the reader reads), 16 epochs trained in 2.2 min and read 98.5% of the unseen images (a fresh clone at
-    bfcc374; before that recipe: 3.5-3.6 min and 91.0-97.5% over four runs; the seed is fixed, multi-threaded CPU
-    kernels are not bit-exact); `minutes` is only a cap for slow or busy machines:
-    a tight budget cuts CTC training off on its all-blank plateau (measured: 0% read when a busy machine got 11
+    `epochs` sets the length: measured on two idle cores with today's default recipe (from the shipped general
+    reader: a short warm-up to a lower peak), 16 epochs trained in 2.5 min (2:57 for the whole demo) and read 96.5%
+    of the unseen images (46c5010; from scratch, the default until then: 2.2 min and 98.5%; the seed is fixed,
+    multi-threaded CPU kernels are not bit-exact); `minutes` is only a cap for slow or busy machines: a tight budget
+    cuts training short (from scratch it cut CTC off on its all-blank plateau: 0% read when a busy machine got 11
     of the 20 epochs into 2.5 min)."""
     from hardsight.engine.evaluator import evaluate
     from hardsight.engine.predictor import Predictor

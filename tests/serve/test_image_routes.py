@@ -79,6 +79,25 @@ def test_solve_answers_cells_and_rejects_unknown_or_missing_targets(image_server
     assert r.status_code == 404  # no text reader loaded
 
 
+def test_solve_takes_several_grids_in_one_request(image_server):
+    from hardsight.grid import assemble_grid
+
+    def grid(reds):
+        buf = io.BytesIO()
+        assemble_grid([Image.open(io.BytesIO(_png((200, 40, 40) if i in reds else (40, 60, 200), seed=i)))
+                       for i in range(9)], 3, 3).save(buf, "PNG")
+        return buf.getvalue()
+
+    r = image_server.post("/v1/solve", files=[("files", ("a.png", grid({0, 4}), "image/png")),
+                                              ("files", ("b.png", grid({2, 6, 8}), "image/png"))],
+                          data={"target": "red", "grid": "3x3"})
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["file"] for x in results] == ["a.png", "b.png"]  # one answer per grid, in the order sent
+    assert results[0]["selected"] == [0, 4] and results[1]["selected"] == [2, 6, 8]
+    assert results[0]["prior"] == [1, 4]
+
+
 def test_page_solves_a_grid_and_classifies_a_tile(image_server, tmp_path):
     import shutil
 

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hardsight.assess.curve import labelled_subset, nested_order, resolve_sizes, wilson
+from hardsight.assess.curve import labelled_subset, nested_order, resolve_sizes
 from hardsight.assess.schemes import SCHEMES, Baseline, Scores, print_point
 from hardsight.config import TrainConfig
 from hardsight.console import console
+from hardsight.intervals import wilson
 from hardsight.errors import ConfigError, DataError, RunError
 from hardsight.jobs.manifest import refuse_other_settings
 from hardsight.runs.folder import read_json, write_json

@@ -1,4 +1,4 @@
-"""The attack-cost curve's arithmetic: nested labelled subsets, Wilson intervals, labels needed for a rate.
+"""The attack-cost curve's arithmetic: nested labelled subsets and the labels needed for a rate.
 
 Pure functions over lists and numbers (no models, no files), so each can be checked by hand.
 """
@@ -15,19 +15,6 @@ from hardsight.errors import ConfigError, DataError
 T = TypeVar("T")
 
 VAL_EVERY = 10  # every 10th labelled group validates (early stopping, the best checkpoint); the rest train
-Z95 = 1.959963984540054  # the normal quantile of a two-sided 95% interval
-
-
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval of a rate: unlike the normal approximation it stays inside [0, 1] and is honest
-    at 0% and 100%, where an attack curve starts and ends."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # exact at the ends: floating point would leave 0% a hair above its own floor and 100% under its ceiling
-    return (0.0 if successes == 0 else max(0.0, centre - half)), (1.0 if successes == n else min(1.0, centre + half))
 
 
 def nested_order(items: Sequence[T], seed: int, group_of: Callable[[T], Hashable]) -> list[list[T]]:

@@ -17,9 +17,9 @@ from typing import Any, ClassVar, Hashable
 
 import torch
 
-from hardsight.assess.curve import wilson
 from hardsight.config import TrainConfig
 from hardsight.console import console
+from hardsight.intervals import wilson
 from hardsight.errors import HardsightError
 
 TIMED_SOLVES = 30  # solves timed per point, one at a time on one thread (after one warm-up)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from hardsight.cli.options import split_fractions
-from hardsight.config import TEXT_FROM_READER, WARMUP_STEPS
+from hardsight.config import IMAGE_COMMON, TEXT_FROM_READER, WARMUP_STEPS
 from hardsight.console import console
 
 app = typer.Typer(no_args_is_help=True, help="Train a recogniser; writes a run folder.")
@@ -176,7 +176,8 @@ def image(
                                                          "separates several.")] = None,
     group_col: Annotated[Optional[str], typer.Option(help="CSV column whose groups never span two splits.")] = None,
     extra_labels: Annotated[Optional[Path], typer.Option(help="CSV (file,label) adding labels to files.")] = None,
-    class_weights: Annotated[Optional[str], typer.Option(help="balanced (default), sqrt (square root of balanced) or none.")] = None,
+    class_weights: Annotated[Optional[str], typer.Option(
+        help=f"balanced, sqrt (square root of balanced) or none (default {IMAGE_COMMON['class_weights']}).")] = None,
     sampler: Annotated[Optional[str], typer.Option(help="shuffle (default), or balanced (oversample rare classes).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Square input side in pixels (default 112 fine-tuning, "
                                                           "64 from scratch).")] = None,

@@ -277,6 +277,7 @@ def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epoc
     """Tune per-class thresholds on validation, score the test split, write plots and report.md."""
     from hardsight.engine.metrics import tune_thresholds
     from hardsight.engine.image_predictor import ImagePredictor
+    from hardsight.grid.decision import tune_grid_thresholds
     from hardsight.runs.folder import read_json, write_json
 
     predictor = ImagePredictor(run.path)
@@ -284,6 +285,8 @@ def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epoc
     thresholds = tune_thresholds(val_truth, val_probs, len(data.classes))
     labels = read_json(run.labels)
     labels["thresholds"] = thresholds
+    labels["grid_thresholds"] = tune_grid_thresholds(val_probs, val_truth, data.classes, thresholds,
+                                                     seed=run.load_config().seed)
     write_json(run.labels, labels)
     multi = labels.get("multi_label", False)
     m, _, _ = image_scores(predictor, data.items["test"], multi, thresholds) if data.items["test"] else (None, 0, 0)

@@ -55,6 +55,9 @@ class ImagePredictor(Predictor):
         self.classes: list[str] = labels["classes"]
         self.multi_label: bool = labels.get("multi_label", False)
         self.thresholds: dict[str, float] = dict(zip(self.classes, labels.get("thresholds") or [0.5] * len(self.classes)))
+        # tuned for the solve rate of validation grids (`solve` prefers them); a run from before has its tile ones
+        self.grid_thresholds: dict[str, float] = (dict(zip(self.classes, labels["grid_thresholds"]))
+                                                  if labels.get("grid_thresholds") else dict(self.thresholds))
         self.size: int = labels["input"]["height"]
         # a face run crops (and finds landmarks) as it did in training
         self.preprocess = preprocess or face_preprocess(self.config, self.run.path)

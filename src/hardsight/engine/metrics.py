@@ -8,6 +8,7 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
+from hardsight.intervals import rate_interval
 
 @dataclass(frozen=True)
 class TextMetrics:
@@ -22,7 +23,7 @@ class TextMetrics:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["confusions"] = [{"true": t, "predicted": p, "count": c} for t, p, c in self.confusions]
-        return d
+        return {**d, "exact_match_interval": rate_interval(self.exact_match, self.n)}
 
     def scores(self) -> dict[str, float]:
         """The headline numbers, one column each where several evaluations are compared (`evaluate --every-epoch`)."""
@@ -63,7 +64,7 @@ class ClassificationMetrics:
     mean_average_precision: float | None = None  # multi-label only
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "accuracy_interval": rate_interval(self.accuracy, self.n)}
 
     def scores(self) -> dict[str, float]:
         """The headline numbers, one column each where several evaluations are compared (`evaluate --every-epoch`)."""

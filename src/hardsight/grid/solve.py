@@ -9,6 +9,7 @@ from typing import Any, Protocol, Sequence
 from PIL import Image, ImageDraw, ImageFont
 
 from hardsight.errors import ConfigError
+from hardsight.grid.decision import choose_cells, prior_of
 from hardsight.grid.layout import Box, as_image, cell_boxes, detect_grid, parse_grid
 from hardsight.grid.targets import resolve_target
 
@@ -23,6 +24,7 @@ class ImageClassifier(Protocol):
 
     classes: list[str]  # class names in output order
     thresholds: dict[str, float]  # per-class decision threshold tuned on validation, saved in the run
+    # optional: `grid_thresholds`, per class the threshold tuned for grid solve rate (solve prefers it)
 
     def predict_images(self, images: list[Image.Image],
                        names: list[str] | None = None) -> Sequence[ImagePredictionLike]: ...
@@ -38,37 +40,44 @@ class GridSolution:
     scores: list[float]  # target probability of every cell, row-major
     threshold: float
     boxes: list[Box]  # where each cell was cut from the grid image, row-major
+    prior: tuple[int, int] | None = None  # (fewest, most) cells the answer was cut to, where the grid has a prior
 
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "rows": self.rows, "cols": self.cols, "selected": list(self.selected),
                 "positions": [list(p) for p in self.positions], "scores": [round(s, 6) for s in self.scores],
-                "threshold": self.threshold, "boxes": [list(b) for b in self.boxes]}
+                "threshold": self.threshold, "prior": list(self.prior) if self.prior else None,
+                "boxes": [list(b) for b in self.boxes]}
 
 
 
 
 def solve(classifier: ImageClassifier, image: Image.Image | str | Path, target: str,
-          grid: str | tuple[int, int] = "auto", threshold: float | None = None) -> GridSolution:
-    """Which cells of a grid show `target`: each cell's probability against the run's (or a given) threshold.
+          grid: str | tuple[int, int] = "auto", threshold: float | None = None, prior: bool = True) -> GridSolution:
+    """Which cells of a grid show `target`: each cell's probability against the run's grid threshold for the class
+    (tuned for the solve rate on validation grids; its tile threshold for runs from before), the count cut to the
+    grid's prior where it has one (a 3x3 shows its target in 1 to 4 cells).
 
     Args:
         grid: "auto" (3x3 or 4x4, detected), "RxC", or (rows, cols).
         threshold: overrides the threshold the run tuned for the target class.
+        prior: False chooses by the threshold alone.
     """
     pil = as_image(image)
     name = resolve_target(target, classifier.classes)
     rows, cols = parse_grid(grid) or detect_grid(pil)
     if threshold is None:
-        threshold = float(classifier.thresholds.get(name, 0.5))
+        tuned = getattr(classifier, "grid_thresholds", None) or classifier.thresholds
+        threshold = float(tuned.get(name, 0.5))
     if not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"threshold {threshold}: expected a probability between 0 and 1")
     boxes = cell_boxes(pil, rows, cols)
     cells = [pil.crop(b) for b in boxes]
     predictions = classifier.predict_images(cells, [f"r{i // cols + 1}c{i % cols + 1}" for i in range(len(cells))])
     scores = [float(p.probabilities[name]) for p in predictions]
-    selected = [i for i, s in enumerate(scores) if s >= threshold]
+    bounds = prior_of(rows, cols) if prior else None
+    selected = choose_cells(scores, threshold, bounds)
     return GridSolution(name, rows, cols, selected, [(i // cols + 1, i % cols + 1) for i in selected], scores,
-                        float(threshold), boxes)
+                        float(threshold), boxes, bounds)
 
 
 def annotate(image: Image.Image | str | Path, solution: GridSolution, out_path: str | Path) -> Path:
@@ -103,7 +112,8 @@ def print_solution(solution: GridSolution, title: str, annotated: Path | None = 
     from hardsight.console import console
 
     table = Table(*(f"col {c + 1}" for c in range(solution.cols)), show_lines=True, title=title,
-                  caption=f"{solution.rows}x{solution.cols} grid, threshold {solution.threshold:.2f}")
+                  caption=f"{solution.rows}x{solution.cols} grid, threshold {solution.threshold:.2f}"
+                  + (f", {solution.prior[0]}-{solution.prior[1]} cells" if solution.prior else ""))
     for r in range(solution.rows):
         cells = range(r * solution.cols, (r + 1) * solution.cols)
         table.add_row(*(f"[bold green]{solution.scores[i]:.2f} ✓[/bold green]" if i in solution.selected

@@ -183,6 +183,7 @@ class BatchedCells:
 
     def __init__(self, model: LoadedModel, loop):
         self.classes, self.thresholds = model.predictor.classes, model.predictor.thresholds
+        self.grid_thresholds = model.predictor.grid_thresholds
         self._model, self._loop = model, loop
 
     def predict_images(self, images: list[Image.Image], names: list[str] | None = None) -> list[Any]:
