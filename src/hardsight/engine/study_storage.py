@@ -103,8 +103,10 @@ def _database(url: str, heartbeat: int) -> StudyStorage:
     else:
         engine = {}
     retry = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None)  # optuna >= 4.9; the old name before
-    hook = ({"heartbeat_stale_trial_callback": retry(max_retry=RETRIES)} if retry is not None else
-            {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # marked experimental
+        hook = ({"heartbeat_stale_trial_callback": retry(max_retry=RETRIES)} if retry is not None else
+                {"failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES)})
     try:
         for attempt in range(3):
             try:
