@@ -161,3 +161,16 @@ def test_cli_trains_and_evaluates_with_the_disk_cache(tmp_path, tiles):
     assert "pictures in the disk cache" in " ".join(out.stderr.split())  # the console writes to stderr
     assert "cache: disk" in (run / "config.yaml").read_text()
     run_cli("evaluate", str(run), str(tiles))
+
+
+@pytest.mark.parametrize("where", ["/proc", "a-file"])
+def test_a_cache_folder_that_cannot_be_written_is_one_line_naming_it(tmp_path, tiles, monkeypatch, where):
+    cache = where if where.startswith("/") else str(tmp_path / where)
+    if not where.startswith("/"):
+        (tmp_path / where).write_text("a file, not a folder")
+    monkeypatch.setenv("HARDSIGHT_CACHE", cache)
+    out = run_cli("train", "image", str(tiles), "--out", str(tmp_path / "run"), "--model", "compact", "--epochs", "1",
+                  "--cache", "disk", check=False)
+    said = " ".join((out.stdout + out.stderr).split())
+    assert out.returncode == 2 and said.count("error:") == 1 and "Traceback" not in said
+    assert f"HARDSIGHT_CACHE={cache}: cannot create or write" in said and "set HARDSIGHT_CACHE to a folder" in said

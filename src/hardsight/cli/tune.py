@@ -32,6 +32,14 @@ def tune(
     sampler: Annotated[str, typer.Option(help="tpe (Optuna's Bayesian sampler), or grid: every combination of the "
                                               "space's choices and stepped ranges, once.")] = "tpe",
     settings: Annotated[Optional[list[str]], typer.Option("--set", help="Any other training setting, KEY=VALUE.")] = None,
+    storage: Annotated[Optional[str], typer.Option(envvar="HARDSIGHT_STORAGE", help="A study storage workers share: "
+                       "postgresql://USER:PASSWORD@HOST:PORT/DB (psycopg), mysql+pymysql://..., sqlite:///PATH, or "
+                       "journal:///PATH (a file on a shared filesystem). Default: OUT/study.db, this search's "
+                       "alone.")] = None,
+    study_name: Annotated[Optional[str], typer.Option(help="The study in --storage (default: hardsight-tune); every "
+                                                           "worker with the same storage and name joins it.")] = None,
+    heartbeat: Annotated[Optional[int], typer.Option(min=1, help="Seconds between a running trial's heartbeats in a "
+                         "database storage (default 30): one silent for two is failed and queued again.")] = None,
     verbose: Annotated[bool, typer.Option(help="Show each trial's training output.")] = False,
 ) -> None:
     """Search training settings with Optuna (TPE or a grid, pruning); report and best config in --out."""
@@ -41,7 +49,9 @@ def tune(
     flags = {"model": model or SEARCH_MODEL.get(task), "epochs": epochs, "max_minutes": trial_minutes, "split": split_fractions(split), "seed": seed}
     base = TrainConfig.from_dict({"task": task, "data": str(data), **{k: v for k, v in flags.items() if v is not None},
                                   **key_values(settings, "--set")}, source="hardsight tune")
-    result = run_tune(base, out, space, trials, max_minutes, pruner, verbose=verbose, sampler=sampler)
+    shared = {k: v for k, v in {"storage": storage, "study_name": study_name, "heartbeat": heartbeat}.items()
+              if v is not None}
+    result = run_tune(base, out, space, trials, max_minutes, pruner, verbose=verbose, sampler=sampler, **shared)
     console.print(f"{result.complete} complete, {result.pruned} pruned, {result.failed} failed; report: {result.report}")
     if result.best_run:
         console.print(f"best: {result.best_value:.4f} in [bold]{result.best_run}[/bold] (config: {out / 'best.yaml'})")

@@ -9,7 +9,8 @@ A search space is a YAML mapping of settings (TrainConfig fields, or `model_args
 
 The TPE sampler draws from ranges; the grid sampler tries every combination once, so its ranges need a `step`
 (integer ranges step by 1 unless given one). The study lives in `OUT/study.db` (SQLite); running the same search
-again resumes it.
+again resumes it. With a shared storage (engine/study_storage.py) any number of workers join one study, each writing
+its trials' run folders under its own OUT; `trials` then counts the study's trials, whoever ran them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 import re
 import time
 import warnings
+import zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +33,8 @@ from lightning.pytorch.callbacks import Callback
 
 from hardsight.config import TrainConfig, read_settings
 from hardsight.console import console
-from hardsight.errors import ConfigError, RunError
+from hardsight.engine.study_storage import HEARTBEAT, StaleTrialWatch, StudyStorage, open_storage, worker_name
+from hardsight.errors import ConfigError, HardsightError, RunError
 from hardsight.jobs.manifest import refuse_other_settings
 from hardsight.runs.folder import RunFolder
 
@@ -125,6 +128,12 @@ class SearchSpace:
     def grid(self) -> dict[str, list[Any]]:
         """The values of each searched setting a grid search combines (a ConfigError for a range without a step)."""
         return {d.name: d.grid(self.source) for d in self.dimensions}
+
+    def record(self) -> dict[str, Any]:
+        """What each searched setting may take, as a study stores it (so a worker with another space is refused)."""
+        return json.loads(json.dumps({d.name: {"choices": list(d.choices)} if d.choices is not None else
+                                      {"low": d.low, "high": d.high, "log": d.log, "step": d.step}
+                                      for d in self.dimensions}))
 
 
 def _dimension(key: str, spec: dict, source: str) -> Dimension:
@@ -220,7 +229,8 @@ class TuneResult:
 
 def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, trials: int = 20,
          max_minutes: float | None = None, pruner: str | optuna.pruners.BasePruner = "median",
-         startup_trials: int = 3, verbose: bool = False, sampler: str = "tpe") -> TuneResult:
+         startup_trials: int = 3, verbose: bool = False, sampler: str = "tpe", storage: str | None = None,
+         study_name: str = STUDY_NAME, heartbeat: int = HEARTBEAT) -> TuneResult:
     """Search `space` (default: the task's shipped one) around `base`; trials are run folders in OUT/trials/.
 
     Args:
@@ -231,6 +241,11 @@ def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, tr
         pruner: "median", "asha" (successive halving), "none", or an Optuna pruner.
         startup_trials: trials that are never pruned (and that TPE draws at random).
         sampler: "tpe", or "grid": every combination of the space's values once (at most `trials` of them).
+        storage: a study storage workers share: a database URL (postgresql://, mysql+pymysql://, sqlite:///) or
+            journal:///PATH; None keeps the study in OUT/study.db, this search's alone.
+        study_name: the study in `storage`: every worker given the same storage and name joins it.
+        heartbeat: seconds between a running trial's heartbeats in a database storage; a trial silent for two
+            is a dead worker's: marked failed and queued again.
     """
     import optuna
 
@@ -243,66 +258,114 @@ def tune(base: TrainConfig, out: str | Path, space: str | Path | None = None, tr
     search = SearchSpace.load(space) if space else SearchSpace.default(base.task)
     base = search.check(base.replace(data=str(Path(base.data).resolve()), out=None))
     grid = search.grid() if sampler == "grid" else None  # a range without a step fails here, before OUT exists
+    store = open_storage(storage, out, heartbeat)  # an unreachable or refused storage too, before any training
     out.mkdir(parents=True, exist_ok=True)
     verbosity = optuna.logging.get_verbosity()  # the caller's, given back at the end
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return _search(base, search, out, trials, max_minutes, pruner, startup_trials, verbose, start, grid)
+        return _search(base, search, out, trials, max_minutes, pruner, startup_trials, verbose, start, grid, store,
+                       study_name)
     finally:
         optuna.logging.set_verbosity(verbosity)
 
 
 def _search(base: TrainConfig, search: SearchSpace, out: Path, trials: int, max_minutes: float | None, pruner: str,
-            startup_trials: int, verbose: bool, start: float, grid: dict[str, list] | None) -> TuneResult:
-    """The search itself: the study opened (or resumed) in `out`, then one trial at a time until done, out of time
-    or, with a `grid`, out of combinations."""
+            startup_trials: int, verbose: bool, start: float, grid: dict[str, list] | None, store: StudyStorage,
+            study_name: str) -> TuneResult:
+    """The search itself: the study opened (or joined, or resumed), then one trial at a time until the study holds
+    `trials`, this worker is out of time or, with a `grid`, out of combinations."""
     import optuna
 
-    study = optuna.create_study(study_name=STUDY_NAME, storage=f"sqlite:///{(out / 'study.db').resolve()}",
-                                direction="minimize", pruner=_pruner(pruner, startup_trials), load_if_exists=True)
-    _check_same_search(study, base, out, "tpe" if grid is None else "grid")
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        study.tell(t.number, state=optuna.trial.TrialState.FAIL)  # left running by an interrupted search
-        console.print(f"trial {t.number}: left unfinished by an earlier, interrupted search; marked failed")
-    done = _count(study, "COMPLETE", "PRUNED")
-    if grid is None:  # a fresh seed per call, so a resumed search does not redraw the configurations it already tried
-        study.sampler = optuna.samplers.TPESampler(seed=base.seed + len(study.trials), n_startup_trials=startup_trials)
-    else:  # one seed always: trial N takes combination N of the seeded order, which must not change on resuming
-        study.sampler = optuna.samplers.GridSampler(grid, seed=base.seed)
-        combinations = math.prod(len(values) for values in grid.values())
-        trials = min(trials, combinations)
-    prepared = _prepare_once(base, search)
-    deadline = start + max_minutes * 60 if max_minutes else None
-    if done:
-        console.print(f"resuming {out}: {done} of {trials} trials finished")
-    objective = _Objective(base, search, out, prepared, deadline, verbose)
-    try:
-        for _ in range(max(0, trials - done)):  # failed trials do not count, but are not retried forever
-            if deadline is not None and deadline - time.monotonic() < 1:
-                console.print(f"search budget of {max_minutes:g} min spent")
-                break
-            if grid is not None and _count(study, "COMPLETE", "PRUNED", "FAIL") >= combinations:
-                console.print(f"every one of the grid's {combinations} combinations tried")
-                break
-            study.optimize(objective, n_trials=1, catch=(RuntimeError, ValueError),
-                           callbacks=[lambda s, t: _progress(s, t, trials)])
-    except BaseException:  # Ctrl-C or a crash: what finished is still on record
-        write_trials_csv(study, out / "trials.csv")
-        raise
-    return write_outputs(study, base, out)
+    study = optuna.create_study(study_name=study_name, storage=store.storage, direction="minimize",
+                                pruner=_pruner(pruner, startup_trials), load_if_exists=True)
+    where = f"study {study_name!r} in {store.where}" if store.shared else str(out)
+    _check_same_search(study, base, search, where, "tpe" if grid is None else "grid",
+                       "--study-name" if store.shared else "--out")
+    if not store.shared:  # the study is this search's alone: what is running was left by an interrupted one
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            console.print(f"trial {t.number}: left unfinished by an earlier, interrupted search; marked failed")
+    with StaleTrialWatch(study, store.heartbeat):  # shared: dead workers' trials are failed and queued again
+        done = _count(study, "COMPLETE", "PRUNED")
+        # a fresh seed per call, so a resumed search does not redraw the configurations it already tried; workers of
+        # one study each add their own, or they would all draw the same settings (and lie about running trials)
+        salt = zlib.crc32(worker_name().encode()) if store.shared else 0
+        if grid is None:  # shared: running trials count as tried (constant liar), so workers spread out
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # constant_liar is experimental before optuna 5
+                study.sampler = optuna.samplers.TPESampler(seed=(base.seed + len(study.trials) + salt) % 2**32,
+                                                           n_startup_trials=startup_trials,
+                                                           **({"constant_liar": True} if store.shared else {}))
+        else:  # one seed always: trial N takes combination N of the seeded order, which must not change on resuming
+            study.sampler = optuna.samplers.GridSampler(grid, seed=base.seed)
+            combinations = math.prod(len(values) for values in grid.values())
+            trials = min(trials, combinations)
+        prepared = _prepare_once(base, search)
+        deadline = start + max_minutes * 60 if max_minutes else None
+        if store.shared:
+            console.print(f"joined {where}: {done} of {trials} trials finished, "
+                          f"{_count(study, 'RUNNING')} running; this worker's run folders go to {out / 'trials'}")
+        elif done:
+            console.print(f"resuming {out}: {done} of {trials} trials finished")
+        objective = _Objective(base, search, out.resolve() if store.shared else out, prepared, deadline, verbose,
+                               trials if store.knows_live_trials else None)
+        attempts, waiting = max(0, trials - done), False  # failed trials do not count, but are not retried forever
+        try:
+            while attempts > 0:
+                if deadline is not None and deadline - time.monotonic() < 1:
+                    console.print(f"search budget of {max_minutes:g} min spent")
+                    break
+                if grid is not None and _count(study, "COMPLETE", "PRUNED", "FAIL") >= combinations:
+                    console.print(f"every one of the grid's {combinations} combinations tried")
+                    break
+                if _claimed(study, store.knows_live_trials) >= trials:
+                    if not store.shared or _count(study, "COMPLETE", "PRUNED") >= trials:
+                        break
+                    # the last trials run in other workers: wait for them, taking over any whose worker dies
+                    if not waiting:
+                        console.print("the study's last trials are running in other workers: waiting for them")
+                        waiting = True
+                    time.sleep(store.heartbeat or 1)
+                    continue
+                attempts -= 1
+                study.optimize(objective, n_trials=1, catch=(RuntimeError, ValueError),
+                               callbacks=[lambda s, t: _progress(s, t, trials)])
+        except BaseException:  # Ctrl-C or a crash: what finished is still on record
+            write_trials_csv(study, out / "trials.csv")
+            raise
+    return write_outputs(study, base, out, store.where if store.shared else None)
+
+
+def _claimed(study: optuna.Study, live_running: bool, before: int | None = None) -> int:
+    """Trials that count toward --trials: finished ones, and running ones where they are known to be live (a
+    running trial will finish, so a worker does not start one more than the study needs); only those numbered
+    below `before`, when given."""
+    import optuna
+
+    states = ("COMPLETE", "PRUNED", "RUNNING") if live_running else ("COMPLETE", "PRUNED")
+    wanted = tuple(getattr(optuna.trial.TrialState, s) for s in states)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=wanted) if before is None or t.number < before)
 
 
 class _Objective:
     """Train one trial into OUT/trials/trial-NNN; its value is the run's best val/objective."""
 
     def __init__(self, base: TrainConfig, space: SearchSpace, out: Path, prepared, deadline: float | None,
-                 verbose: bool):
+                 verbose: bool, quota: int | None = None):
         self.base, self.space, self.out, self.prepared = base, space, out, prepared
         self.deadline, self.verbose = deadline, verbose
+        self.quota = quota  # the study's --trials, where running trials are known to be live
 
     def __call__(self, trial: optuna.Trial) -> float:
         from hardsight.engine.trainer import train
 
+        trial.set_user_attr("worker", worker_name())
+        if "epochs" in trial.user_attrs:  # a dead worker's trial, queued again with what it had recorded
+            trial.set_user_attr("epochs", 0)
+        if self.quota is not None and _claimed(trial.study, True, before=trial.number) >= self.quota:
+            # another worker started the study's last trial between this worker's count and its start
+            trial.set_user_attr("error", f"not run: the study's {self.quota} trials were finished or running")
+            return float("nan")
         params = self.space.sample(trial)
         minutes = self.base.max_minutes
         if self.deadline is not None:
@@ -347,17 +410,27 @@ def _pruner(name: str | optuna.pruners.BasePruner, startup_trials: int) -> optun
     return pruners[name]()
 
 
-def _check_same_search(study: optuna.Study, base: TrainConfig, out: Path, sampler: str) -> None:
-    """A study folder holds one search: resuming with other base settings, or another sampler, would mix
-    incomparable trials (studies from before the grid sampler are TPE's)."""
+def _check_same_search(study: optuna.Study, base: TrainConfig, space: SearchSpace, where: str, sampler: str,
+                       new: str) -> None:
+    """A study holds one search: resuming or joining it with another task, other base settings, another space or
+    another sampler would mix incomparable trials (studies from before the grid sampler are TPE's; those from before
+    spaces were recorded take this one's)."""
     settings = json.loads(json.dumps({k: v for k, v in base.to_dict().items() if k != "workers"}))  # as stored
-    stored = study.user_attrs.get("settings")
-    if stored is None:
-        study.set_user_attr("settings", settings)
-        study.set_user_attr("sampler", sampler)
+    record = {"task": base.task, "settings": settings, "sampler": sampler, "space": space.record()}
+    stored = study.user_attrs
+    if "settings" not in stored:
+        for key, value in record.items():
+            study.set_user_attr(key, value)
         return
-    refuse_other_settings(out, {**stored, "sampler": study.user_attrs.get("sampler", "tpe")},
-                          {**settings, "sampler": sampler}, "a search", "--out", ConfigError)
+    if "space" not in stored:
+        study.set_user_attr("space", record["space"])
+    was_space, now_space = stored.get("space", record["space"]), record["space"]
+    names = sorted(set(was_space) | set(now_space))
+    saved = {"task": stored.get("task", stored["settings"].get("task")), **stored["settings"],
+             "sampler": stored.get("sampler", "tpe"), **{f"space {k}": was_space.get(k, "not searched") for k in names}}
+    now = {"task": base.task, **settings, "sampler": sampler,
+           **{f"space {k}": now_space.get(k, "not searched") for k in names}}
+    refuse_other_settings(where, saved, now, "a search", new, ConfigError)
 
 
 def _prepare_once(base: TrainConfig, space: SearchSpace):
@@ -414,35 +487,42 @@ def _short(v: Any) -> str:
 
 
 def write_trials_csv(study: optuna.Study, path: Path) -> Path:
-    """One row per trial: number, state, value, minutes, epochs, run folder, then each parameter and test score."""
+    """One row per trial: number, state, value, minutes, epochs, run folder, worker, then each parameter and test
+    score."""
     trials = study.get_trials(deepcopy=False)
     params = sorted({k for t in trials for k in t.params})
     tests = sorted({k for t in trials for k in t.user_attrs if k.startswith("test_")})
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["number", "state", "value", "minutes", "epochs", "stopped_by", "run", *params, *tests])
+        w.writerow(["number", "state", "value", "minutes", "epochs", "stopped_by", "run", "worker", *params, *tests])
         for t in trials:
             minutes = _minutes(t)
             w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6g}",
                         "" if minutes is None else f"{minutes:.2f}", t.user_attrs.get("epochs", ""),
                         t.user_attrs.get("stopped_by", "pruned" if t.state.name == "PRUNED" else ""),
-                        t.user_attrs.get("run", ""), *(t.params.get(k, "") for k in params),
+                        t.user_attrs.get("run", ""), t.user_attrs.get("worker", ""),
+                        *(t.params.get(k, "") for k in params),
                         *(f"{t.user_attrs[k]:.6g}" if k in t.user_attrs else "" for k in tests)])
     return path
 
 
-def write_outputs(study: optuna.Study, base: TrainConfig, out: Path) -> TuneResult:
-    """trials.csv, best.yaml, plots/ and report.md for the study so far."""
+def write_outputs(study: optuna.Study, base: TrainConfig, out: Path, shared: str | None = None) -> TuneResult:
+    """trials.csv, best.yaml, plots/ and report.md for the study so far (every worker's trials, read from the study;
+    `shared`: where a shared study lives, masked)."""
     write_trials_csv(study, out / "trials.csv")
     best = _best(study)
     best_run = Path(best.user_attrs["run"]) if best else None
     if best_run is not None:
-        cfg = RunFolder(best_run).load_config().replace(out=None, max_minutes=base.max_minutes)  # a fresh folder; the trial budget, uncapped
+        try:
+            cfg = RunFolder(best_run).load_config()
+        except (HardsightError, OSError):  # another worker's folder, on another machine: the same settings
+            cfg = _with(base, dict(best.params), f"trial {best.number}")
+        cfg = cfg.replace(out=None, max_minutes=base.max_minutes)  # a fresh folder; the trial budget, uncapped
         (out / "best.yaml").write_text(f"# best trial #{best.number} of {out}: {MONITOR} {best.value:.6g}\n"
                                        f"# run folder: {best_run}\n" + yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     plots = _plots(study, out / "plots")
     importances = _importances(study)
-    _write_report(study, base, out, best, plots, importances)
+    _write_report(study, base, out, best, plots, importances, shared)
     return TuneResult(out, best_run, best.value if best else None, dict(best.params) if best else {},
                       _count(study, "COMPLETE"), _count(study, "PRUNED"), _count(study, "FAIL"))
 
@@ -491,16 +571,25 @@ def _importances(study: optuna.Study) -> dict[str, float] | str:
             return f"not computed: {e}"
 
 
-def _write_report(study: optuna.Study, base: TrainConfig, out: Path, best, plots: dict, importances) -> None:
+def _write_report(study: optuna.Study, base: TrainConfig, out: Path, best, plots: dict, importances,
+                  shared: str | None = None) -> None:
     complete, pruned, failed = (_count(study, s) for s in ("COMPLETE", "PRUNED", "FAIL"))
     from hardsight.tasks import task_of
 
     objective = task_of(base.task).objective
+    folders = "Every trial is a run folder under `trials/`"
+    if shared is not None:
+        workers = len({t.user_attrs["worker"] for t in study.trials if "worker" in t.user_attrs})
+        running = _count(study, "RUNNING")
+        folders = (f"The study `{study.study_name}` lives in `{shared}`, shared by {workers} worker(s)"
+                   + (f", {running} trial(s) still running" if running else "")
+                   + "; every trial is a run folder under `trials/` of the `--out` of the worker that ran it "
+                   "(columns `run` and `worker`)")
     lines = [f"# Hyperparameter search: {base.task} on `{base.data}`", "",
              f"{len(study.trials)} trials ({study.user_attrs.get('sampler', 'tpe')} sampler): {complete} complete, "
              f"{pruned} pruned, {failed} failed. Each trial minimises "
              f"`{MONITOR}` ({objective} on the validation split, best epoch); the split (seed {base.seed}) is the "
-             "same for all. Every trial is a run folder under `trials/`; all of them are in `trials.csv`.", ""]
+             f"same for all. {folders}; all of them are in `trials.csv`.", ""]
     if best is None:
         lines += ["No trial has completed yet.", ""]
     else:

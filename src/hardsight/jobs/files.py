@@ -4,14 +4,33 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Iterator
+
+from hardsight.errors import ConfigError
 
 
 def cache_root() -> Path:
     """Where hardsight keeps what it builds once and reuses: disk caches, file digests, unpacked shipped runs."""
     return Path(os.environ.get("HARDSIGHT_CACHE") or Path.home() / ".cache" / "hardsight")
+
+
+def cache_folder(name: str) -> Path:
+    """`cache_root()/name`, made and checked writable: a cache that cannot be written is a setting to change, not
+    a traceback half-way into building it."""
+    root = cache_root()
+    folder = root / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        where = (f"HARDSIGHT_CACHE={os.environ['HARDSIGHT_CACHE']}" if os.environ.get("HARDSIGHT_CACHE")
+                 else f"the cache folder {root} (HARDSIGHT_CACHE unset)")
+        raise ConfigError(f"{where}: cannot create or write {folder} ({e.strerror or e}); set HARDSIGHT_CACHE to a "
+                          "folder you can write (e.g. HARDSIGHT_CACHE=$HOME/.cache/hardsight)") from None
+    return folder
 
 
 @contextlib.contextmanager

@@ -64,9 +64,9 @@ class Manifest:
             yield append
 
 
-def refuse_other_settings(folder: Path, saved: Mapping[str, Any], now: Mapping[str, Any], holds: str,
+def refuse_other_settings(folder: Path | str, saved: Mapping[str, Any], now: Mapping[str, Any], holds: str,
                           new_folder: str, error: type[HardsightError]) -> None:
-    """Raise `error` naming `folder` and each setting of `now` that `saved` (what made the folder) holds otherwise.
+    """Raise `error` naming `folder` (or a study) and each setting of `now` that `saved` (what made it) holds otherwise.
 
     Args:
         holds: what the folder holds, for the message: "a study", "a `hardsight occlude` job".

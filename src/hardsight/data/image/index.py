@@ -13,9 +13,8 @@ import json
 import os
 from pathlib import Path
 
-from hardsight.jobs.files import cache_root
 from hardsight.data.io import parallel_map
-from hardsight.jobs.files import atomic_write
+from hardsight.jobs.files import atomic_write, cache_folder, cache_root
 
 READ = 1 << 20  # bytes hashed per read
 
@@ -57,7 +56,7 @@ def file_digests(paths: list[Path], workers: int = 8) -> list[str | None]:
     found = parallel_map(digest, list(paths), workers, progress="indexing files")
     fresh = {k: v for k, v in found if v is not None}
     if fresh != {k: known.get(k) for k in fresh}:
-        index_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_folder(index_file.parent.name)
         with atomic_write(index_file) as tmp:
             tmp.write_text(json.dumps({**known, **fresh}))
     return [v[2] if v else None for _, v in found]

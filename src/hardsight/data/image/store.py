@@ -25,7 +25,7 @@ import numpy as np
 
 from hardsight.data.io import UnreadableImage, load_image, parallel_map
 from hardsight.errors import DataError
-from hardsight.jobs.files import cache_root
+from hardsight.jobs.files import cache_folder, cache_root
 
 if TYPE_CHECKING:
     import torch
@@ -135,8 +135,9 @@ class DiskPictures:
 
         key = hashlib.sha1(json.dumps([FORMAT, size, preprocess_key(preprocess), digests]).encode()).hexdigest()[:20]
         folder = cache_root() / "pictures" / key
-        if (folder / "meta.json").is_file():
+        if (folder / "meta.json").is_file():  # built before: reading it needs no write access
             return cls(folder)
+        cache_folder("pictures")
         with FileLock(str(folder) + ".lock"):  # DDP ranks of one node: one builds, the others wait and open it
             if (folder / "meta.json").is_file():
                 return cls(folder)
