@@ -10,10 +10,11 @@ import time
 
 
 def test_sigint_during_training_saves_state_and_exits_130(captchas, tmp_path):
+    # 500 epochs and no early stop: a reader started from the general one would otherwise finish in seconds
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "hardsight", "train", "text", str(captchas), "--out", str(run),
-                             "--epochs", "500"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "200"})
+                             "--epochs", "500", "--patience", "1000"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
     try:
         deadline = time.monotonic() + 240
         while not (run / "metrics.csv").is_file() or len((run / "metrics.csv").read_text().splitlines()) < 2:
