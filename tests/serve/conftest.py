@@ -36,6 +36,45 @@ def exported(trained_run, tmp_path_factory) -> Path:
     return exported_run(trained_run, tmp_path_factory)[0]
 
 
+def colour_png(colour, size=40, seed=0) -> bytes:
+    """A noisy square of one colour, PNG-encoded."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    a = np.clip(np.array(colour) + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def colours(tmp_path_factory) -> Path:
+    """Class folders red/ and blue/, 10 tiles each."""
+    data = tmp_path_factory.mktemp("colours")
+    for name, colour in {"red": (200, 40, 40), "blue": (40, 60, 200)}.items():
+        (data / name).mkdir()
+        for i in range(10):
+            (data / name / f"{i}.png").write_bytes(colour_png(colour, seed=i))
+    return data
+
+
+@pytest.fixture(scope="session")
+def colour_run(colours, tmp_path_factory) -> Path:
+    """A tiny image classifier (2 epochs, 32 px) exported to model.onnx: served on ONNX Runtime, as a shipped
+    classifier would be."""
+    from hardsight import TrainConfig, train
+    from hardsight.engine.exporter import export
+
+    run = tmp_path_factory.mktemp("runs") / "colours"
+    train(TrainConfig(task="image", data=str(colours), out=str(run), model="compact", epochs=2, image_size=32,
+                      batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)
+    export(run)
+    return run
+
+
 @contextmanager
 def serving(settings: ServeSettings) -> Iterator[str]:
     """uvicorn configured as `hardsight serve` configures it (timeouts, header guard), on a free loopback port."""

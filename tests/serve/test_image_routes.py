@@ -6,40 +6,19 @@ import io
 import time
 
 import httpx
-import numpy as np
 import pytest
 from PIL import Image
 
 from hardsight.serve import ServeSettings
+from tests.serve.conftest import colour_png as _png
 from tests.serve.conftest import serving
 
 
-def _png(colour, size=40, seed=0) -> bytes:
-    rng = np.random.default_rng(seed)
-    a = np.clip(np.array(colour) + rng.normal(0, 20, (size, size, 3)), 0, 255).astype(np.uint8)
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, "PNG")
-    return buf.getvalue()
-
-
 @pytest.fixture(scope="module")
-def image_server(tmp_path_factory):
-    from hardsight import TrainConfig, train
-
-    data = tmp_path_factory.mktemp("colours")
-    for name, colour in {"red": (200, 40, 40), "blue": (40, 60, 200)}.items():
-        (data / name).mkdir()
-        for i in range(10):
-            (data / name / f"{i}.png").write_bytes(_png(colour, seed=i))
-    run = tmp_path_factory.mktemp("runs") / "colours"
-    train(TrainConfig(task="image", data=str(data), out=str(run), model="compact", epochs=2, image_size=32,
-                      batch_size=8, split=(0.6, 0.2, 0.2)), progress=False)
-    from hardsight.engine.exporter import export
-
-    export(run)  # served on ONNX Runtime, as a shipped classifier would be
-    with serving(ServeSettings(runs=(run,), max_batch=8, threads=1, engine="onnx")) as url:
+def image_server(colour_run):
+    with serving(ServeSettings(runs=(colour_run,), max_batch=8, threads=1, engine="onnx")) as url:
         with httpx.Client(base_url=url, timeout=30) as client:
-            client.run = run  # for comparing with the library's answers
+            client.run = colour_run  # for comparing with the library's answers
             yield client
 
 
@@ -99,41 +78,28 @@ def test_solve_takes_several_grids_in_one_request(image_server):
 
 
 def test_page_solves_a_grid_and_classifies_a_tile(image_server, tmp_path):
-    import shutil
-
     from hardsight.grid import assemble_grid
-    from tests.serve.test_page import BROWSERS, CHROMIUM_ARGS
+    from tests.serve.browser import browser_page
 
-    executable = next((p for p in map(shutil.which, BROWSERS) if p), None)
-    if executable is None:
-        pytest.skip(f"no Chromium to drive: none of {', '.join(BROWSERS)} is on PATH (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install -e '.[test]')")
     tiles = [Image.open(io.BytesIO(_png((200, 40, 40) if i in (0, 4) else (40, 60, 200), seed=i))) for i in range(9)]
     assemble_grid(tiles, 3, 3).save(tmp_path / "grid.png")
     (tmp_path / "tile.png").write_bytes(_png((200, 40, 40), seed=3))
     url = str(image_server.base_url)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(30_000)
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(url) else route.abort())
-            page.goto(url + "/")
-            page.wait_for_selector("#model option", state="attached")
-            assert page.is_visible("#target")
-            page.fill("#target", "reds")
-            page.select_option("#grid", "3x3")
-            page.set_input_files("#file-input", str(tmp_path / "grid.png"))
-            page.wait_for_selector(".result canvas")
-            assert page.text_content(".result .text").startswith("red:")
-            assert "3x3 grid" in page.text_content(".result .confidence")
-            page.fill("#target", "")
-            page.set_input_files("#file-input", str(tmp_path / "tile.png"))
-            page.wait_for_selector(".result img")
-            assert page.text_content(".result .text") in ("red", "blue")
-            assert "%" in page.text_content(".result .confidence")
-        finally:
-            browser.close()
+    with browser_page(lambda u: u.startswith(url)) as (page, _):
+        page.goto(url + "/")
+        page.wait_for_selector("#model option", state="attached")
+        assert page.is_visible("#target")
+        page.fill("#target", "reds")
+        page.select_option("#grid", "3x3")
+        page.set_input_files("#file-input", str(tmp_path / "grid.png"))
+        page.wait_for_selector(".result canvas")
+        assert page.text_content(".result .text").startswith("red:")
+        assert "3x3 grid" in page.text_content(".result .confidence")
+        page.fill("#target", "")
+        page.set_input_files("#file-input", str(tmp_path / "tile.png"))
+        page.wait_for_selector(".result img")
+        assert page.text_content(".result .text") in ("red", "blue")
+        assert "%" in page.text_content(".result .confidence")
 
 
 def test_solve_refuses_oversized_or_malformed_grids_before_decoding(image_server):

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import base64
-import shutil
 
 import httpx
 import pytest
 
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.serve.browser import browser_page
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    executable = next((p for p in map(shutil.which, BROWSERS) if p), None)
-    if executable is None:
-        pytest.skip(f"no Chromium to drive: none of {', '.join(BROWSERS)} is on PATH "
-                    "(Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api",
-                                   reason="playwright is not installed (pip install -e '.[test]')")
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, timeout=60_000)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(30_000)
-            # everything stays on loopback: any other request is refused before it leaves the browser
-            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(server.url)
-                       else route.abort())
-            yield page
-        finally:
-            browser.close()
+    # everything stays on loopback: any other request is refused before it leaves the browser
+    with browser_page(lambda url: url.startswith(server.url)) as (page, _):
+        yield page
 
 
 def test_choose_a_file_and_see_the_text(page, server, captchas):

@@ -9,7 +9,6 @@ the same decoded images and the same held-out set.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,10 +131,11 @@ class TextScheme(Scheme):
     def score(self, run, test_metrics, data, held_out, cfg):
         from hardsight.engine.predictor import TextPredictor
 
+        from hardsight.runs.folder import RunFolder
+
         m = test_metrics
-        predictions = json.loads((run / "test_predictions.json").read_text())
-        wrong = [{"file": p["file"], "truth": p["label"], "read": p["text"]} for p in predictions
-                 if p["text"] != p["label"]]
+        wrong = [{"file": p["file"], "truth": p["truth"], "read": p["prediction"]}
+                 for p in RunFolder(run).load_test_predictions() if not p["correct"]]
         reader = TextPredictor(run, batch_size=1, threads=1)
         ms = timed_ms(lambda s: reader.predict([s.path]), held_out)
         return Scores(round(m.exact_match * m.n), m.n, {"exact_match": m.exact_match, "char_accuracy": m.char_accuracy,

@@ -27,7 +27,7 @@ class _FriendlyErrors(TyperGroup):
 app = typer.Typer(cls=_FriendlyErrors, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Train, evaluate and serve recognisers for images that are hard on purpose.")
 
-from hardsight.cli import balance, demo, evaluate, export, inspect, landmarks, lr_find, occlude, predict, runs, serve, solve, study, train  # noqa: E402,F401  (each registers its verb)
+from hardsight.cli import balance, demo, evaluate, export, inspect, landmarks, lr_find, occlude, predict, report, runs, serve, solve, study, train  # noqa: E402,F401  (each registers its verb)
 from hardsight.cli import assess, tune  # noqa: E402,F401
 
 app.add_typer(train.app, name="train")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,9 +122,40 @@ def evaluate_text(run: str | Path, data: str | Path, batch_size: int = 64, engin
             files = filter_charset(files, labels["charset"], skipped)
             samples, sk = load_samples(files, predictor.reader.spec, workers=8, progress="reading images")
             skipped.merge(sk)
-        figure = evaluation_folder(predictor.run, Path(data), checkpoint) / "samples.png"
-        evaluations.append(_score(predictor.reader, samples, skipped, figure, batch_size, predictor.weights))
+        folder = evaluation_folder(predictor.run, Path(data), checkpoint)
+        ev = _score(predictor.reader, samples, skipped, folder / "samples.png", batch_size, predictor.weights)
+        write_evaluation_report(folder, predictor.run, Path(data), ev, text_metric_rows(ev.metrics))
+        evaluations.append(ev)
     return evaluations
+
+
+def write_evaluation_report(folder: Path, run: RunFolder, data: Path, ev, rows: list[str]) -> None:
+    """EVALUATION/report.md: the numbers and the figure of one evaluation, as the run's report.md holds its test
+    split's (`hardsight report` renders either)."""
+    lines = [f"# {run.path.name} on `{data}`", "",
+             f"Weights `{ev.weights.name if ev.weights else 'best'}`; {ev.skipped.total} files skipped.", "",
+             *rows, ""]
+    if ev.figure:
+        lines += [f"![{ev.figure.stem}]({ev.figure.name})", ""]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "report.md").write_text("\n".join(lines))
+
+
+def text_metric_rows(m: TextMetrics) -> list[str]:
+    """The metrics table of a reader's report."""
+    return ["| metric | value |", "|---|---|", f"| images | {m.n} |", f"| exact match | {m.exact_match:.2%} |",
+            f"| character accuracy (per position) | {m.char_accuracy:.2%} |",
+            f"| character error rate | {m.cer:.2%} |"]
+
+
+def image_metric_rows(m: ClassificationMetrics) -> list[str]:
+    """The metrics table of a classifier's report."""
+    rows = ["| metric | value |", "|---|---|", f"| images | {m.n} |", f"| accuracy | {m.accuracy:.2%} |",
+            f"| balanced accuracy | {m.balanced_accuracy:.2%} |", f"| macro-F1 | {m.macro_f1:.3f} |"]
+    rows += [f"| {k} accuracy | {v:.2%} |" for k, v in m.top_k.items()]
+    if m.mean_average_precision is not None:
+        rows += [f"| mAP | {m.mean_average_precision:.3f} |"]
+    return rows
 
 
 def _score(module, samples: list[TextSample], skipped: Skipped, figure: Path, batch_size: int = 64,
@@ -174,21 +204,52 @@ def finish_text_run(run: RunFolder, data: TextData, minutes: float, stopped_by: 
     test = data.samples["test"]
     ev = _score(module, test, Skipped(), run.plots / "test_samples.png")
     curves = plots.training_curves(run.metrics, run.plots / "curves.png")
-    (run.path / "test_predictions.json").write_text(json.dumps(
-        [{"file": f, "label": r, "text": p, "confidence": round(c, 6)}
-         for f, r, p, c in zip(ev.files, ev.references, ev.predictions, ev.confidences)], indent=1))
+    write_test_predictions(run, [{"file": f, "truth": r, "prediction": p, "confidence": c, "correct": r == p}
+                                 for f, r, p, c in zip(ev.files, ev.references, ev.predictions, ev.confidences)],
+                           [s.image for s in test])
     write_text_report(run, data, ev.metrics, minutes, stopped_by, epochs, curves is not None)
     write_test_metrics(run, ev.metrics, minutes, stopped_by, epochs)
     return ev.metrics
 
 
 def write_test_metrics(run: RunFolder, m, minutes: float, stopped_by: str, epochs: int) -> None:
-    """test_metrics.json: the report's numbers for machines (`hardsight runs`); metrics None without a test split."""
+    """test_metrics.json: the report's numbers for machines (`hardsight runs`, the card); metrics None without a
+    test split."""
+    from datetime import datetime
+
     from hardsight.runs.folder import write_json
 
     write_json(run.test_metrics, {"split": "test", "checkpoint": "best", "epochs": epochs,
                                    "minutes": round(minutes, 3), "stopped_by": stopped_by,
+                                   "finished": datetime.now().astimezone().isoformat(timespec="seconds"),
                                    "metrics": m.to_json() if m is not None else None})
+
+
+TEST_PREDICTIONS_KEPT = 24  # the card's strip of test images: enough to see what goes wrong, small enough to inline
+
+
+def write_test_predictions(run: RunFolder, rows: list[dict[str, Any]], pictures: Sequence[torch.Tensor]) -> None:
+    """test_predictions.json and a thumbnail of each image as the model saw it (test_predictions/NN.png), for the
+    card: errors first, the most confident first, then the least confident right ones (the order of fastai's
+    plot_top_losses), at most TEST_PREDICTIONS_KEPT.
+
+    Args:
+        rows: {file, truth, prediction, confidence, correct} per test image; pictures: uint8 (C, H, W) each.
+    """
+    from PIL import Image
+
+    from hardsight.runs.folder import write_json
+
+    order = sorted(range(len(rows)), key=lambda i: (rows[i]["correct"],
+                                                    rows[i]["confidence"] * (1 if rows[i]["correct"] else -1)))
+    kept = []
+    run.test_images.mkdir(exist_ok=True)
+    for k, i in enumerate(order[:TEST_PREDICTIONS_KEPT]):
+        name = f"{run.test_images.name}/{k:02d}.png"
+        a = pictures[i].numpy()
+        Image.fromarray(a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)).save(run.path / name)
+        kept.append({**rows[i], "confidence": round(float(rows[i]["confidence"]), 6), "image": name})
+    write_json(run.test_predictions, kept)  # last: it never names a thumbnail not yet written
 
 
 def write_text_report(run: RunFolder, data: TextData, m: TextMetrics, minutes: float, stopped_by: str,
@@ -200,12 +261,7 @@ def write_text_report(run: RunFolder, data: TextData, m: TextMetrics, minutes: f
         f"Trained on `{cfg.data}` for {epochs} epochs in {minutes:.1f} min (stopped by {stopped_by}), seed {cfg.seed}.",
         f"Split {n['train']} train / {n['val']} val / {n['test']} test; charset `{data.charset}` "
         f"({len(data.charset)} characters); input {data.spec.height} px high, up to {data.spec.width} px wide.",
-        "", "## Test split (best checkpoint)", "",
-        "| metric | value |", "|---|---|",
-        f"| images | {m.n} |",
-        f"| exact match | {m.exact_match:.2%} |",
-        f"| character accuracy (per position) | {m.char_accuracy:.2%} |",
-        f"| character error rate | {m.cer:.2%} |", "",
+        "", "## Test split (best checkpoint)", "", *text_metric_rows(m), "",
     ]
     if m.confusions:
         lines += ["Most confused characters (true -> predicted, count): "
@@ -265,11 +321,11 @@ def evaluate_image(run: str | Path, data: str | Path, batch_size: int = 64, engi
                                     classes=predictor.classes, workers=8, preprocess=predictor.preprocess)
         m, _, _ = image_scores(predictor, ds.items, predictor.multi_label,
                                [predictor.thresholds[c] for c in predictor.classes])
-        fig = None
-        if m.confusion:
-            fig = plots.confusion_matrix(m.confusion, predictor.classes,
-                                         evaluation_folder(predictor.run, Path(data), checkpoint) / "confusion.png")
-        evaluations.append(ImageEvaluation(m, ds.skipped, ds.unknown_classes, fig, predictor.tta, predictor.weights))
+        folder = evaluation_folder(predictor.run, Path(data), checkpoint)
+        fig = plots.confusion_matrix(m.confusion, predictor.classes, folder / "confusion.png") if m.confusion else None
+        ev = ImageEvaluation(m, ds.skipped, ds.unknown_classes, fig, predictor.tta, predictor.weights)
+        write_evaluation_report(folder, predictor.run, Path(data), ev, image_metric_rows(m))
+        evaluations.append(ev)
     return evaluations
 
 
@@ -289,13 +345,31 @@ def finish_image_run(run: RunFolder, data, minutes: float, stopped_by: str, epoc
                                                      seed=run.load_config().seed)
     write_json(run.labels, labels)
     multi = labels.get("multi_label", False)
-    m, _, _ = image_scores(predictor, data.items["test"], multi, thresholds) if data.items["test"] else (None, 0, 0)
+    test = data.items["test"]
+    m, probs, _ = image_scores(predictor, test, multi, thresholds) if test else (None, None, None)
     curves = plots.training_curves(run.metrics, run.plots / "curves.png")
     if m and m.confusion:
         plots.confusion_matrix(m.confusion, data.classes, run.plots / "confusion.png")
+    if test:
+        write_test_predictions(run, image_prediction_rows(test, probs, data.classes, multi, thresholds),
+                               [it.picture() for it in test])
     write_image_report(run, data, m, thresholds, minutes, stopped_by, epochs, curves is not None)
     write_test_metrics(run, m, minutes, stopped_by, epochs)
     return m
+
+
+def image_prediction_rows(items, probs, classes: list[str], multi_label: bool,
+                          thresholds: list[float]) -> list[dict[str, Any]]:
+    """{file, truth, prediction, confidence, correct} per item, right as the metrics count it: single-label, when
+    the top class is any of the item's labels; multi-label, when the classes over their thresholds are its labels."""
+    rows = []
+    for it, p in zip(items, probs):
+        top = int(np.argmax(p))
+        chosen = [c for c, v, t in zip(classes, p, thresholds) if v >= t] if multi_label else [classes[top]]
+        correct = set(chosen) == set(it.labels) if multi_label else classes[top] in it.labels
+        rows.append({"file": str(it.path), "truth": ", ".join(it.labels), "prediction": ", ".join(chosen),
+                     "confidence": float(p[top]), "correct": bool(correct)})
+    return rows
 
 
 def write_image_report(run: RunFolder, data, m, thresholds: list[float], minutes: float, stopped_by: str,
@@ -311,12 +385,7 @@ def write_image_report(run: RunFolder, data, m, thresholds: list[float], minutes
              f"Split {n['train']} train / {n['val']} val / {n['test']} test images; {data.duplicates} duplicate files "
              "merged into multi-label examples (never split apart).", ""]
     if m is not None:
-        lines += ["## Test split (best checkpoint)", "", "| metric | value |", "|---|---|", f"| images | {m.n} |",
-                  f"| accuracy | {m.accuracy:.2%} |", f"| balanced accuracy | {m.balanced_accuracy:.2%} |",
-                  f"| macro-F1 | {m.macro_f1:.3f} |"]
-        lines += [f"| {k} accuracy | {v:.2%} |" for k, v in m.top_k.items()]
-        if m.mean_average_precision is not None:
-            lines += [f"| mAP | {m.mean_average_precision:.3f} |"]
+        lines += ["## Test split (best checkpoint)", "", *image_metric_rows(m)]
         lines += ["", "| class | train images | precision | recall | F1 | test support | threshold |",
                   "|---|---|---|---|---|---|---|"]
         for c, t in zip(data.classes, thresholds):

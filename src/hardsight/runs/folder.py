@@ -79,6 +79,15 @@ class RunFolder:
     def test_metrics(self) -> Path:
         return self.path / "test_metrics.json"
 
+    @property
+    def test_predictions(self) -> Path:
+        return self.path / "test_predictions.json"
+
+    @property
+    def test_images(self) -> Path:
+        """Thumbnails of the test images test_predictions.json names (what the model saw)."""
+        return self.path / "test_predictions"
+
     # -- creating ---------------------------------------------------------------------------
     @classmethod
     def create(cls, out: str | Path | None, task: str, model: str, root: Path = Path("runs")) -> RunFolder:
@@ -149,6 +158,20 @@ class RunFolder:
 
     def load_split(self) -> dict[str, Any]:
         return read_json(self.split)
+
+    def load_test_predictions(self) -> list[dict[str, Any]]:
+        """test_predictions.json as rows of {file, truth, prediction, confidence, correct, image}; a text run written
+        before the card kept every test image as {file, label, text, confidence}, and reads the same way."""
+        rows = read_json(self.test_predictions)
+        if not isinstance(rows, list):
+            raise RunError(f"{self.test_predictions}: expected a list of predictions")
+        out = []
+        for r in rows:
+            truth, prediction = r.get("truth", r.get("label")), r.get("prediction", r.get("text"))
+            out.append({"file": r.get("file"), "truth": truth, "prediction": prediction,
+                        "confidence": r.get("confidence"), "correct": r.get("correct", truth == prediction),
+                        "image": r.get("image")})
+        return out
 
     def checkpoint(self, which: str = "best") -> Path:
         """The file `which` names, the one place `--checkpoint` is read: `best` (else last) for predicting, `last`

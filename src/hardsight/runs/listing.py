@@ -21,7 +21,7 @@ from hardsight.errors import ConfigError, RunError
 from hardsight.runs.folder import RunFolder
 
 HIGHER_IS_BETTER = {"exact_match", "accuracy", "macro_f1"}  # sorted best first unless --asc
-SKIP_DIRS = {"checkpoints", "plots", "landmarks", "evaluations", "__pycache__"}  # never hold run folders
+SKIP_DIRS = {"checkpoints", "plots", "landmarks", "evaluations", "test_predictions", "__pycache__"}  # never hold runs
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,8 @@ from hardsight.serve.errors import ApiError
 from hardsight.serve.guards import (DOCS_ASSETS, ApiKeyCheck, BodyLimit, HostCheck, InternalErrors,
                                     header_timeout_protocol, is_loopback, served_name)
 from hardsight.serve.handlers import HANDLERS, ROUTES, LoadedModel, check_runs, load_models, pick_model
-from hardsight.serve.schemas import (ERRORS, ClassifyResponse, Health, ModelsResponse, ReadResponse, SolveResponse,
-                                     image_request_body)
+from hardsight.serve.schemas import (ERRORS, ClassifyResponse, Health, ModelCard, ModelsResponse, ReadResponse,
+                                     SolveResponse, image_request_body)
 from hardsight.serve.settings import ServeSettings
 from hardsight.serve.uploads import Upload, decode_image, read_upload
 
@@ -93,6 +93,19 @@ def create_app(settings: ServeSettings, models: dict[str, LoadedModel] | None = 
         return {"models": [m.describe() for m in request.app.state.models.values()],
                 "limits": {"max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
                            "max_batch": settings.max_batch}}
+
+    @app.get("/v1/models/{name}/card", response_model=ModelCard, responses={404: ERRORS[404]}, dependencies=keyed)
+    async def card(request: Request, name: str) -> dict[str, Any]:
+        """A loaded model's card, from its run folder's files: task, input contract, training data, test metrics
+        with 95% intervals, curves, most confused pairs, test images with their predictions (errors first). Files
+        it could not read are listed in `missing`."""
+        from hardsight.serve.card import model_card
+
+        models = request.app.state.models
+        if name not in models:
+            loaded = ", ".join(models) or "none"
+            raise ApiError(404, "unknown model", f"no model named {name!r}; loaded: {loaded}")
+        return await run_in_threadpool(model_card, models[name])
 
     @app.post("/v1/read", response_model=ReadResponse, responses=ERRORS, openapi_extra=image_request_body(),
               dependencies=keyed)

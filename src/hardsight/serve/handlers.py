@@ -53,6 +53,13 @@ class TaskHandler(Protocol):
     async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
                      fields: dict[str, Any]) -> list[dict[str, Any]]: ...
 
+    def contract(self, model: LoadedModel) -> dict[str, Any]:
+        """The model card's input contract: what an image must be made into before the model reads it."""
+
+    def card(self, model: LoadedModel, metrics: dict[str, Any]) -> dict[str, Any]:
+        """The model card's `metrics` (rates with 95% intervals), `confusions` and `per_class`, from the saved test
+        metrics (test_metrics.json); the card lists the file as unreadable when this raises."""
+
 
 class TextHandler:
     """Readers: one `{file, text, confidence}` per image."""
@@ -89,6 +96,20 @@ class TextHandler:
     async def answer(self, model: LoadedModel, route: str, prepared: list[Any], names: list[str],
                      fields: dict[str, Any]) -> list[dict[str, Any]]:
         return [p.to_json() for p in await model.batcher.submit(list(zip(names, prepared)))]
+
+    def contract(self, model: LoadedModel) -> dict[str, Any]:
+        spec = model.info["input"]
+        return {**{k: spec[k] for k in ("height", "width", "channels", "crop", "keep_aspect")},
+                "charset": model.info["charset"], "max_length": model.info["max_length"]}
+
+    def card(self, model: LoadedModel, metrics: dict[str, Any]) -> dict[str, Any]:
+        from hardsight.serve.card import pairs, rate, score
+
+        # char accuracy and CER count characters, which are not independent draws within an image: no interval
+        return {"metrics": [rate("exact_match", "exact match", metrics["exact_match"], metrics["n"]),
+                            score("char_accuracy", "character accuracy (per position)", metrics["char_accuracy"]),
+                            score("cer", "character error rate", metrics["cer"])],
+                "confusions": pairs(metrics.get("confusions") or [])}
 
 
 class ImageHandler:
@@ -139,6 +160,29 @@ class ImageHandler:
                 raise ApiError(400, "bad grid request", str(e)) from None
             out.append({"file": name, **sol.to_json()})
         return out
+
+    def contract(self, model: LoadedModel) -> dict[str, Any]:
+        p = model.predictor
+        return {"size": p.size, "channels": 3, "classes": p.classes, "multi_label": p.multi_label}
+
+    def card(self, model: LoadedModel, metrics: dict[str, Any]) -> dict[str, Any]:
+        from hardsight.serve.card import rate, score, top_pairs
+
+        n, multi = metrics["n"], model.predictor.multi_label
+        rates = [rate("accuracy", "exact set match" if multi else "accuracy", metrics["accuracy"], n),
+                 score("balanced_accuracy", "balanced accuracy", metrics["balanced_accuracy"]),
+                 score("macro_f1", "macro-F1", metrics["macro_f1"], percent=False)]
+        rates += [rate(k, f"{k} accuracy", v, n) for k, v in (metrics.get("top_k") or {}).items()]
+        if metrics.get("mean_average_precision") is not None:
+            rates.append(score("mean_average_precision", "mAP", metrics["mean_average_precision"], percent=False))
+        per_class = []
+        for name, pc in metrics["per_class"].items():
+            recall = rate(name, name, pc["recall"], pc["support"])  # recall is a rate over the class's test images
+            per_class.append({"name": name, "precision": score("p", "", pc["precision"])["value"],
+                              "recall": recall["value"], "low": recall["low"], "high": recall["high"],
+                              "f1": score("f", "", pc["f1"])["value"], "support": recall["n"]})
+        return {"metrics": rates, "per_class": per_class,
+                "confusions": top_pairs(metrics.get("confusion") or [], model.predictor.classes)}
 
 
 def solve_args(fields: dict[str, Any]) -> tuple[str, str | tuple[int, int], float | None]:

@@ -74,6 +74,71 @@ class ModelsResponse(BaseModel):
     limits: dict[str, Any]
 
 
+class CardMetric(BaseModel):
+    key: str = Field(description="The metric's name in test_metrics.json and `hardsight evaluate --json`")
+    name: str
+    value: float
+    percent: bool = Field(description="Shown as a percentage (else as a number)")
+    low: float | None = Field(None, description="95% Wilson interval over the test images, for rates of images")
+    high: float | None = None
+    n: int | None = Field(None, description="Test images the rate is over")
+
+
+class CardPair(BaseModel):
+    true: str
+    predicted: str
+    count: int
+
+
+class CardClass(BaseModel):
+    name: str
+    precision: float
+    recall: float
+    low: float = Field(description="95% Wilson interval of the recall")
+    high: float
+    f1: float
+    support: int
+
+
+class CardPrediction(BaseModel):
+    file: str = Field(description="The test image's file name")
+    truth: str
+    prediction: str
+    confidence: float | None
+    correct: bool
+    image: str | None = Field(description="The image as the model saw it, a data URI from the run folder")
+
+
+class CardTraining(BaseModel):
+    data: str | None = None
+    train: int | None = Field(None, description="Images in each split (split.json)")
+    val: int | None = None
+    test: int | None = None
+    trained: str | None = Field(None, description="When training finished, ISO 8601")
+    epochs: int | None = None
+    minutes: float | None = None
+    stopped_by: str | None = None
+
+
+class ModelCard(BaseModel):
+    """What a served model is and how it did on its test split, from its run folder's own files."""
+
+    name: str
+    task: str
+    model: str | None
+    run: str
+    engine: str
+    input: dict[str, Any] = Field(description="The input contract: text: height, width, channels, crop; "
+                                              "image: size and classes")
+    training: CardTraining
+    metrics: list[CardMetric] = Field(description="The test split's metrics (best checkpoint)")
+    per_class: list[CardClass] = Field(description="Image runs: precision, recall and F1 per class")
+    confusions: list[CardPair] = Field(description="Most confused pairs: characters (text), classes (image)")
+    curves: str | None = Field(description="plots/curves.png as a data URI")
+    predictions: list[CardPrediction] = Field(description="Test images with their predictions, errors first")
+    missing: list[str] = Field(description="Files of the run folder the card wanted and could not read")
+
+
 class Health(BaseModel):
     status: str
     models: int
