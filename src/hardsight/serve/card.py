@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from hardsight.assess.curve import wilson  # the one import of the interval: hardsight.intervals on main replaces it
+from hardsight.intervals import wilson
 from hardsight.errors import HardsightError, RunError
 from hardsight.runs.folder import RunFolder, read_json
 from hardsight.runs.inline import data_uri, inside
