@@ -17,11 +17,11 @@ def run_demo(out: Path | None = None, images: int = 3000, minutes: float = 6.0, 
     """Generate, train, evaluate on a fresh set, predict a few; returns the run folder.
 
     `epochs` sets the length: measured on two idle cores with today's default recipe (from the shipped general
-    reader: a short warm-up to a lower peak), 16 epochs trained in 2.5 min (2:57 for the whole demo) and read 96.5%
-    of the unseen images (46c5010; from scratch, the default until then: 2.2 min and 98.5%; the seed is fixed,
-    multi-threaded CPU kernels are not bit-exact); `minutes` is only a cap for slow or busy machines: a tight budget
-    cuts training short (from scratch it cut CTC off on its all-blank plateau: 0% read when a busy machine got 11
-    of the 20 epochs into 2.5 min)."""
+    reader: a short warm-up to a lower peak), 16 epochs trained in 2.5 and 2.1 min and read 96.5% and 99.5% of the
+    unseen images (two runs, the second from a fresh clone; from scratch, the default until 46c5010: 2.2 min and
+    98.5%; the seed is fixed, multi-threaded CPU kernels are not bit-exact); `minutes` is only a cap for slow or
+    busy machines: a tight budget cuts training short (from scratch it cut CTC off on its all-blank plateau: 0% read
+    when a busy machine got 11 of the 20 epochs into 2.5 min)."""
     from hardsight.engine.evaluator import evaluate
     from hardsight.engine.predictor import Predictor
     from hardsight.engine.trainer import train
