@@ -10,11 +10,13 @@ import time
 
 
 def test_sigint_during_training_saves_state_and_exits_130(captchas, tmp_path):
-    # 500 epochs and no early stop: a reader started from the general one would otherwise finish in seconds
+    # 500 epochs and no early stop, so the run is still training when the signal comes; Ctrl-C's default action
+    # restored in the child, since a shell starts background jobs (`pytest &`) with SIGINT ignored and Python keeps it so
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "hardsight", "train", "text", str(captchas), "--out", str(run),
                              "--epochs", "500", "--patience", "1000"], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"})
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "COLUMNS": "200"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 240
         while not (run / "metrics.csv").is_file() or len((run / "metrics.csv").read_text().splitlines()) < 2:
