@@ -3,8 +3,8 @@ loaded once, and the solve rate with its 95% interval (overall and per target) w
 
 A CSV names one challenge per row, `file,target[,cells]`: the image (relative to the CSV's folder), the prompt,
 and the true cells as space-separated row-major indices from 0 (the numbering of `solve --json`'s `selected`; an
-empty value: no cell shows the target). Every row is checked, and every grid opened and its layout found, before the
-first model run, so a bad row is one line naming it, never a failure half-way through a long batch.
+empty value: no cell shows the target). Every row is checked before the first model run (files, targets, and the
+true cells against the grid's layout), so a bad row is one line naming it, never a failure half-way through a batch.
 """
 
 from __future__ import annotations
@@ -155,9 +155,9 @@ def parse_cells(text: str, where: str) -> frozenset[int]:
 
 
 def plan(challenges: Sequence[Challenge], classes: Sequence[str],
-         grid: str | tuple[int, int] = "auto") -> list[tuple[Challenge, str, tuple[int, int]]]:
-    """Each challenge with its class and layout, checked before any model run: a target the run does not know, an
-    image that cannot be read or cell indices outside the grid are a DataError naming the row or file."""
+         grid: str | tuple[int, int] = "auto") -> list[tuple[Challenge, str, str | tuple[int, int]]]:
+    """Each challenge with its class and layout ("auto" where `solve` finds it), checked before any model run: a
+    target the run does not know, or true cells outside the grid (its image then read), are named by row."""
     forced = parse_grid(grid)
     planned, known = [], {}
     for c in challenges:
@@ -168,11 +168,13 @@ def plan(challenges: Sequence[Challenge], classes: Sequence[str],
                 if not c.where:  # --target: the same for every grid, no row to name
                     raise
                 raise UnknownTargetError(f"{c.where}: {e}") from None
-        rows, cols = forced or detect_grid(as_image(c.file))
-        if c.cells and max(c.cells) >= rows * cols:
-            raise DataError(f"{c.name}: cell {max(c.cells)} is outside the {rows}x{cols} grid "
-                            f"(indices 0-{rows * cols - 1}, row-major)")
-        planned.append((c, known[c.target], (rows, cols)))
+        layout = forced
+        if c.cells:  # the layout bounds the true cells: found here (one decode more) only where there are some
+            rows, cols = layout = forced or detect_grid(as_image(c.file))
+            if max(c.cells) >= rows * cols:
+                raise DataError(f"{c.name}: cell {max(c.cells)} is outside the {rows}x{cols} grid "
+                                f"(indices 0-{rows * cols - 1}, row-major)")
+        planned.append((c, known[c.target], layout or "auto"))
     return planned
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from hardsight.config import GRID_CELL_PRIOR, GRID_TUNING_GRIDS
-from hardsight.grid.synthetic import NO_TARGET
+from hardsight.grid.synthetic import NO_TARGET, draw_answer
 
 CANDIDATES = np.linspace(0.05, 0.95, 19)  # the cut-offs tried, as tune_thresholds tries them for tiles
 
@@ -56,8 +56,7 @@ def tune_grid_thresholds(probs, labels: list[list[int]], classes: Sequence[str],
             continue
         scores, truth = np.empty((per_class, cells)), np.zeros((per_class, cells), dtype=bool)
         for g in range(per_class):
-            k = rng.randint(1, min(4, cells // 2, len(pos)))
-            chosen = set(rng.sample(range(cells), k))
+            chosen = set(draw_answer(rng, cells, len(pos)))
             scores[g] = [probs[rng.choice(pos) if c in chosen else rng.choice(neg), j] for c in range(cells)]
             truth[g, list(chosen)] = True
         solved = np.array([solve_rate(scores, truth, t, bounds) for t in CANDIDATES])

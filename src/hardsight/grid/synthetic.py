@@ -47,8 +47,13 @@ def synthetic_grids(items: Sequence[ImageItem], classes: Sequence[str], n: int, 
         target = rng.choice(targets)
         pos = [it for it in items if target in it.labels]
         neg = [it for it in items if target not in it.labels]
-        k = rng.randint(1, min(4, cells // 2, len(pos)))
-        chosen = sorted(rng.sample(range(cells), k))
+        chosen = draw_answer(rng, cells, len(pos))
         grids.append(SyntheticGrid([rng.choice(pos) if i in chosen else rng.choice(neg) for i in range(cells)],
                                    target, chosen))
     return grids
+
+
+def draw_answer(rng: random.Random, cells: int, positives: int) -> list[int]:
+    """The cells (sorted, row-major) that show the target in one drawn grid: 1 to 4 of them, at most half the grid
+    and no more than there are tiles of the target. The one rule of a synthetic answer, for scoring and tuning alike."""
+    return sorted(rng.sample(range(cells), rng.randint(1, min(4, cells // 2, positives))))
