@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from hardsight.intervals import wilson
+from hardsight.intervals import rate_interval
 from hardsight.errors import HardsightError, RunError
 from hardsight.runs.folder import RunFolder, read_json
 from hardsight.runs.inline import data_uri, inside
@@ -121,7 +121,7 @@ def rate(key: str, name: str, value: Any, n: Any) -> dict[str, Any]:
     value, n = _fraction(value), int(n)
     if n < 0:
         raise ValueError(f"{n} test images")
-    low, high = wilson(min(n, round(value * n)), n)
+    low, high = rate_interval(value, n)  # the interval evaluate --json gives the same rate
     return {"key": key, "name": name, "value": value, "percent": True, "low": low, "high": high, "n": n}
 
 
